@@ -1,0 +1,3 @@
+//! The provider's data sources, one per file.
+
+pub mod workspace_image;

@@ -1,0 +1,17 @@
+//! # terraform-provider-cvm
+//!
+//! Makes a Kubernetes cluster able to run Sysbox container-based virtual
+//! machines (CVMs) for Coder workspaces, and configures the Coder
+//! deployment to use them.
+//!
+//! * [`provider`] — the provider block and what `configure` builds.
+//! * [`data_sources`], [`functions`] — one file per Terraform type.
+//! * [`image_reference`] — container image reference grammar.
+
+pub mod data_sources;
+pub mod functions;
+pub mod image_reference;
+pub mod provider;
+
+/// The provider's registry source address.
+pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/cvm-provider/cvm";

@@ -1,0 +1,215 @@
+//! The `cvm` provider: its configuration block and the data every resource
+//! gets from it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tf_framework::function::Function;
+use tf_framework::schema::{Attribute, Block, NestedBlock, Schema};
+use tf_framework::{ConfigureRequest, DataSourceHandle, Provider, ResourceHandle};
+use tf_protocol::value::{Attr, Type};
+use tf_protocol::{AttributePath, Diagnostics};
+
+use crate::data_sources::workspace_image::WorkspaceImage;
+use crate::functions::parse_image_reference::ParseImageReference;
+
+/// The `cvm` provider.
+#[derive(Debug, Default)]
+pub struct CvmProvider;
+
+/// The provider block.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The `coder` block.
+    #[serde(default)]
+    pub coder: Option<CoderConfig>,
+}
+
+/// The `coder` block: where the Coder deployment is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoderConfig {
+    /// Base URL of the Coder deployment.
+    pub url: Attr<String>,
+    /// Session token (sensitive).
+    pub session_token: Attr<String>,
+    /// Extra HTTP headers sent with every request.
+    pub headers: Attr<BTreeMap<String, String>>,
+}
+
+/// What `configure` produces for the resources.
+#[derive(Debug, Default)]
+pub struct ProviderData {
+    /// The Coder deployment's settings, when configured.
+    pub coder: Option<CoderSettings>,
+}
+
+/// Resolved Coder connection settings.
+#[derive(Clone, Default)]
+pub struct CoderSettings {
+    /// Base URL.
+    pub url: Option<url::Url>,
+    /// Session token.
+    pub session_token: Option<String>,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for CoderSettings {
+    // The token must never reach a log, whatever the level.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoderSettings")
+            .field("url", &self.url.as_ref().map(url::Url::as_str))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "(sensitive)"),
+            )
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Checks a Coder URL: absolute, http or https, with a host.
+pub fn parse_coder_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} must use http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} has no host"));
+    }
+    Ok(url)
+}
+
+#[async_trait]
+impl Provider for CvmProvider {
+    type Data = ProviderData;
+    type Config = ProviderConfig;
+
+    fn type_name(&self) -> &'static str {
+        "cvm"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Block::new(
+                "Makes Kubernetes clusters run Sysbox container-based virtual machines (CVMs) \
+                 for Coder workspaces, and configures the Coder deployment to use them.",
+            )
+            .block(NestedBlock::single(
+                "coder",
+                Block::new("The Coder deployment to configure.")
+                    .attribute(Attribute::string("url").optional().description(
+                        "Base URL of the Coder deployment, e.g. `https://coder.example.com`. \
+                         Defaults to the `CODER_URL` environment variable.",
+                    ))
+                    .attribute(
+                        Attribute::string("session_token")
+                            .optional()
+                            .sensitive()
+                            .description(
+                                "A Coder session token of a site admin. Defaults to the \
+                                 `CODER_SESSION_TOKEN` environment variable.",
+                            ),
+                    )
+                    .attribute(
+                        Attribute::map("headers", Type::String)
+                            .optional()
+                            .description("Extra HTTP headers sent with every request to Coder."),
+                    ),
+            )),
+        )
+    }
+
+    async fn validate(&self, config: &ProviderConfig, diagnostics: &mut Diagnostics) {
+        if let Some(Attr::Known(url)) = config.coder.as_ref().map(|c| &c.url)
+            && let Err(reason) = parse_coder_url(url)
+        {
+            diagnostics.attribute_error(
+                AttributePath::attr("coder").attribute("url"),
+                "Invalid Coder URL",
+                format!(
+                    "{reason}. Set coder.url to the deployment's base URL, e.g. https://coder.example.com."
+                ),
+            );
+        }
+    }
+
+    async fn configure(
+        &self,
+        request: ConfigureRequest<ProviderConfig>,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<ProviderData> {
+        tracing::debug!(terraform_version = %request.terraform_version, "configuring the cvm provider");
+        let coder = request.config.coder.unwrap_or_default();
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let url_text = coder.url.known().cloned().or_else(|| env("CODER_URL"));
+        let url = match url_text {
+            Some(text) => match parse_coder_url(&text) {
+                Ok(url) => Some(url),
+                Err(reason) => {
+                    diagnostics.attribute_error(
+                        AttributePath::attr("coder").attribute("url"),
+                        "Invalid Coder URL",
+                        format!(
+                            "{reason}. Set coder.url or CODER_URL to the deployment's base URL."
+                        ),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let settings = CoderSettings {
+            url,
+            session_token: coder
+                .session_token
+                .known()
+                .cloned()
+                .or_else(|| env("CODER_SESSION_TOKEN")),
+            headers: coder.headers.known().cloned().unwrap_or_default(),
+        };
+        tracing::debug!(coder = ?settings, "provider configured");
+        Some(ProviderData {
+            coder: Some(settings),
+        })
+    }
+
+    fn resources(&self) -> Vec<ResourceHandle<ProviderData>> {
+        Vec::new()
+    }
+
+    fn data_sources(&self) -> Vec<DataSourceHandle<ProviderData>> {
+        vec![DataSourceHandle::new(WorkspaceImage)]
+    }
+
+    fn functions(&self) -> Vec<Arc<dyn Function>> {
+        vec![Arc::new(ParseImageReference)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coder_url_must_be_http_with_a_host() {
+        assert!(parse_coder_url("https://coder.example.com").is_ok());
+        assert!(parse_coder_url("coder.example.com").is_err());
+        assert!(parse_coder_url("ftp://coder.example.com").is_err());
+        assert!(parse_coder_url("http://").is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let s = CoderSettings {
+            url: None,
+            session_token: Some("very-secret".into()),
+            headers: BTreeMap::new(),
+        };
+        assert!(!format!("{s:?}").contains("very-secret"));
+    }
+}
