@@ -146,7 +146,10 @@ pub async fn serve_with<P: Provider>(
     }
 
     // Nothing may reach stdout after this line.
-    announce(&announcement).map_err(TransportError::Announce)?;
+    if let Err(err) = announce(&announcement) {
+        shutdown.cancel();
+        return Err(TransportError::Announce(err));
+    }
     tracing::debug!(
         socket = %announcement.socket_path.display(),
         tls = announcement.server_cert_der.is_some(),
