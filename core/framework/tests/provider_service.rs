@@ -104,6 +104,7 @@ impl Resource for Thing {
                     std::time::Duration::from_secs(60),
                 )])),
         )
+        .version(1)
     }
 
     async fn create(
@@ -139,6 +140,10 @@ impl Resource for Thing {
         }
         plan.status = Attr::Known("ready".into());
         response.state = Some(plan);
+        response
+            .private
+            .set("created_as", &name)
+            .expect("serialisable");
     }
 
     async fn read(
@@ -186,6 +191,21 @@ impl Resource for Thing {
 
     fn import(&self) -> Import {
         Import::Passthrough("id")
+    }
+
+    /// Version 0 called `name` `title`.
+    fn upgrade_state(
+        &self,
+        from_version: i64,
+        mut json: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        if from_version != 0 {
+            return Err(format!("unknown version {from_version}"));
+        }
+        let object = json.as_object_mut().ok_or("state is not an object")?;
+        let title = object.remove("title").unwrap_or_default();
+        object.insert("name".into(), title);
+        Ok(json)
     }
 }
 
@@ -540,4 +560,65 @@ async fn stop_provider_cancels_operations_in_flight() {
         applied.diagnostics
     );
     assert_eq!(undv(applied.new_state), Value::Null);
+}
+
+#[tokio::test]
+async fn state_from_an_older_schema_version_is_upgraded() {
+    let (svc, _) = service();
+    let upgrade = |version: i64, json: &str| {
+        svc.upgrade_resource_state(Request::new(pb::upgrade_resource_state::Request {
+            type_name: "test_thing".into(),
+            version,
+            raw_state: Some(pb::RawState {
+                json: json.as_bytes().to_vec(),
+                flatmap: Default::default(),
+            }),
+        }))
+    };
+    let v0 = r#"{"id":"id-a","title":"a","size":1,"status":"ready","secret":null,"timeouts":null}"#;
+    let upgraded = upgrade(0, v0).await.expect("upgrade answers").into_inner();
+    assert!(
+        upgraded.diagnostics.is_empty(),
+        "{:?}",
+        upgraded.diagnostics
+    );
+    let state = undv(upgraded.upgraded_state);
+    assert_eq!(state.get_attr("name"), Some(&s("a")));
+    assert_eq!(state.get_attr("secret_wo"), Some(&Value::Null));
+
+    // Same version: decoded as is (missing attributes become null).
+    let v1 = r#"{"id":"id-b","name":"b","size":2,"status":"ready"}"#;
+    let same = upgrade(1, v1).await.expect("upgrade answers").into_inner();
+    assert_eq!(
+        undv(same.upgraded_state).get_attr("size"),
+        Some(&Value::Number(2.into()))
+    );
+}
+
+#[tokio::test]
+async fn private_state_is_stored_on_create_and_kept_by_read() {
+    let (svc, _) = service();
+    configure(&svc).await;
+    let config = thing(Value::Null, "p", Value::Null, Value::Null, Value::Null);
+    let planned = undv(
+        plan(&svc, &Value::Null, &config, &config)
+            .await
+            .planned_state,
+    );
+    let applied = apply(&svc, &Value::Null, &planned, &config).await;
+    let private =
+        tf_framework::PrivateState::from_bytes(&applied.private).expect("JSON private state");
+    assert_eq!(private.get::<String>("created_as").as_deref(), Some("p"));
+
+    let read = svc
+        .read_resource(Request::new(pb::read_resource::Request {
+            type_name: "test_thing".into(),
+            current_state: applied.new_state.clone(),
+            private: applied.private.clone(),
+            ..Default::default()
+        }))
+        .await
+        .expect("read answers")
+        .into_inner();
+    assert_eq!(read.private, applied.private);
 }
