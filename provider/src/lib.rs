@@ -5,13 +5,17 @@
 //! deployment to use them.
 //!
 //! * [`provider`] — the provider block and what `configure` builds.
-//! * [`data_sources`], [`functions`] — one file per Terraform type.
+//! * [`resources`], [`data_sources`], [`functions`] — one file per
+//!   Terraform type.
+//! * [`coder`] — the Coder v1 API client.
 //! * [`image_reference`] — container image reference grammar.
 
+pub mod coder;
 pub mod data_sources;
 pub mod functions;
 pub mod image_reference;
 pub mod provider;
+pub mod resources;
 
 /// The provider's registry source address.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/cvm-provider/cvm";

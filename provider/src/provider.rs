@@ -2,7 +2,7 @@
 //! gets from it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -12,8 +12,11 @@ use tf_framework::{ConfigureRequest, DataSourceHandle, Provider, ResourceHandle}
 use tf_protocol::value::{Attr, Type};
 use tf_protocol::{AttributePath, Diagnostics};
 
+use crate::coder::{CoderClient, CoderError};
 use crate::data_sources::workspace_image::WorkspaceImage;
 use crate::functions::parse_image_reference::ParseImageReference;
+use crate::resources::registry::RegistryResource;
+use crate::resources::settings::Settings;
 
 /// The `cvm` provider.
 #[derive(Debug, Default)]
@@ -43,8 +46,31 @@ pub struct CoderConfig {
 /// What `configure` produces for the resources.
 #[derive(Debug, Default)]
 pub struct ProviderData {
-    /// The Coder deployment's settings, when configured.
-    pub coder: Option<CoderSettings>,
+    /// The Coder deployment's connection settings.
+    pub coder: CoderSettings,
+    /// The Coder client, built on first use so that a provider without a
+    /// token works until a Coder resource needs one.
+    coder_client: OnceLock<CoderClient>,
+}
+
+impl ProviderData {
+    /// Provider data with these Coder settings.
+    pub fn new(coder: CoderSettings) -> Self {
+        Self {
+            coder,
+            coder_client: OnceLock::new(),
+        }
+    }
+
+    /// The Coder client; fails with what to set when the URL or token is
+    /// missing.
+    pub fn coder(&self) -> Result<CoderClient, CoderError> {
+        if let Some(client) = self.coder_client.get() {
+            return Ok(client.clone());
+        }
+        let client = CoderClient::new(&self.coder)?;
+        Ok(self.coder_client.get_or_init(|| client).clone())
+    }
 }
 
 /// Resolved Coder connection settings.
@@ -62,7 +88,7 @@ impl std::fmt::Debug for CoderSettings {
     // The token must never reach a log, whatever the level.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoderSettings")
-            .field("url", &self.url.as_ref().map(url::Url::as_str))
+            .field("url", &self.url.as_ref().map(redacted_url))
             .field(
                 "session_token",
                 &self.session_token.as_ref().map(|_| "(sensitive)"),
@@ -70,6 +96,14 @@ impl std::fmt::Debug for CoderSettings {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
     }
+}
+
+/// The URL without user information (a password may hide there).
+fn redacted_url(url: &url::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
 }
 
 /// Checks a Coder URL: absolute, http or https, with a host.
@@ -173,13 +207,14 @@ impl Provider for CvmProvider {
             headers: coder.headers.known().cloned().unwrap_or_default(),
         };
         tracing::debug!(coder = ?settings, "provider configured");
-        Some(ProviderData {
-            coder: Some(settings),
-        })
+        Some(ProviderData::new(settings))
     }
 
     fn resources(&self) -> Vec<ResourceHandle<ProviderData>> {
-        Vec::new()
+        vec![
+            ResourceHandle::new(Settings),
+            ResourceHandle::new(RegistryResource),
+        ]
     }
 
     fn data_sources(&self) -> Vec<DataSourceHandle<ProviderData>> {
@@ -206,10 +241,11 @@ mod tests {
     #[test]
     fn debug_output_hides_the_token() {
         let s = CoderSettings {
-            url: None,
+            url: parse_coder_url("https://admin:url-secret@coder.example.com").ok(),
             session_token: Some("very-secret".into()),
             headers: BTreeMap::new(),
         };
         assert!(!format!("{s:?}").contains("very-secret"));
+        assert!(!format!("{s:?}").contains("url-secret"));
     }
 }

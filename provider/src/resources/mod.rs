@@ -1,0 +1,4 @@
+//! The provider's managed resources, one per file.
+
+pub mod registry;
+pub mod settings;
