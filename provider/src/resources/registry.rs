@@ -7,7 +7,7 @@
 //! `password_wo` (Terraform 1.11 and later) keeps the password out of state
 //! altogether; bump `password_wo_version` to send a new one.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,9 @@ use tf_framework::{Ctx, Resource, Timeouts, ToDiagnostic, validate};
 use tf_protocol::value::Attr;
 use tf_protocol::{AttributePath, Diagnostics, Value};
 
-use crate::coder::{CoderClient, CoderError, NewRegistry, Registry, RegistryUpdate};
+use crate::coder::{NewRegistry, Registry, RegistryUpdate};
 use crate::provider::ProviderData;
+use crate::resources::with_coder;
 
 /// The organization registries belong to unless configured otherwise.
 pub const DEFAULT_ORGANIZATION: &str = "default";
@@ -100,21 +101,7 @@ fn check(config: &RegistryModel, diagnostics: &mut Diagnostics) {
     }
 }
 
-impl RegistryResource {
-    fn client(ctx: &Ctx<ProviderData>, timeout: Duration) -> Result<CoderClient, CoderError> {
-        Ok(ctx.data().coder()?.with_deadline(Instant::now() + timeout))
-    }
-}
-
-async fn stoppable<T>(
-    ctx: &Ctx<ProviderData>,
-    work: impl std::future::Future<Output = Result<T, CoderError>>,
-) -> Result<T, CoderError> {
-    tokio::select! {
-        () = ctx.cancellation().cancelled() => Err(CoderError::Cancelled),
-        result = work => result,
-    }
-}
+impl RegistryResource {}
 
 fn changed<T: PartialEq + Clone>(plan: &Attr<T>, prior: &Attr<T>) -> Option<T> {
     match plan {
@@ -236,14 +223,12 @@ impl Resource for RegistryResource {
             username: config.username.known().cloned().unwrap_or_default(),
             password: config.password().cloned().unwrap_or_default(),
         };
-        let result = async {
-            let client = Self::client(ctx, timeout)?;
-            stoppable(ctx, async {
-                client.ensure_v1().await?;
-                client.create_registry(&new).await
-            })
-            .await
-        }
+        let new = &new;
+
+        let result = with_coder(ctx, timeout, |client| async move {
+            client.ensure_v1().await?;
+            client.create_registry(new).await
+        })
         .await;
         match result {
             Ok(created) => {
@@ -268,14 +253,12 @@ impl Resource for RegistryResource {
             DEFAULT_TIMEOUT,
         );
         let id = request.state.id.known().cloned().unwrap_or_default();
-        let result = async {
-            let client = Self::client(ctx, timeout)?;
-            stoppable(ctx, async {
-                client.ensure_v1().await?;
-                client.find_registry(&id).await
-            })
-            .await
-        }
+        let id = &id;
+
+        let result = with_coder(ctx, timeout, |client| async move {
+            client.ensure_v1().await?;
+            client.find_registry(id).await
+        })
         .await;
         match result {
             Ok(Some(found)) => {
@@ -312,14 +295,14 @@ impl Resource for RegistryResource {
                     .flatten()
             }),
         };
-        let result = async {
-            let client = Self::client(ctx, timeout)?;
-            stoppable(ctx, async {
-                client.ensure_v1().await?;
-                client.update_registry(&id, &update).await
-            })
-            .await
-        }
+        let id = &id;
+
+        let update = &update;
+
+        let result = with_coder(ctx, timeout, |client| async move {
+            client.ensure_v1().await?;
+            client.update_registry(id, update).await
+        })
         .await;
         match result {
             Ok(updated) => {
@@ -344,10 +327,11 @@ impl Resource for RegistryResource {
             DEFAULT_TIMEOUT,
         );
         let id = request.prior.id.known().cloned().unwrap_or_default();
-        let result = async {
-            let client = Self::client(ctx, timeout)?;
-            stoppable(ctx, client.delete_registry(&id)).await
-        }
+        let id = &id;
+
+        let result = with_coder(ctx, timeout, |client| async move {
+            client.delete_registry(id).await
+        })
         .await;
         if let Err(e) = result {
             response.diagnostics.push(e.to_diagnostic(None));

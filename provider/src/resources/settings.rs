@@ -9,7 +9,7 @@
 //! in private state, and destroy puts them back.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,7 @@ use tf_protocol::{AttributePath, Diagnostics};
 
 use crate::coder::{CoderClient, CoderError};
 use crate::provider::ProviderData;
+use crate::resources::with_coder;
 
 /// The only id a `cvm_settings` resource has, and its import id.
 pub const SETTINGS_ID: &str = "settings";
@@ -324,10 +325,6 @@ fn check(config: &SettingsModel, diagnostics: &mut Diagnostics) {
 }
 
 impl Settings {
-    fn client(ctx: &Ctx<ProviderData>, timeout: Duration) -> Result<CoderClient, CoderError> {
-        Ok(ctx.data().coder()?.with_deadline(Instant::now() + timeout))
-    }
-
     /// Read-modify-write of the managed keys; returns the settings before
     /// and after.
     async fn write(
@@ -345,16 +342,6 @@ impl Settings {
         }
         let after = client.get_workspaces_config().await?;
         Ok((before, after))
-    }
-}
-
-async fn stoppable<T>(
-    ctx: &Ctx<ProviderData>,
-    work: impl std::future::Future<Output = Result<T, CoderError>>,
-) -> Result<T, CoderError> {
-    tokio::select! {
-        () = ctx.cancellation().cancelled() => Err(CoderError::Cancelled),
-        result = work => result,
     }
 }
 
@@ -463,10 +450,11 @@ impl Resource for Settings {
             DEFAULT_TIMEOUT,
         );
         let managed = request.config.managed();
-        let result = async {
-            let client = Self::client(ctx, timeout)?;
-            stoppable(ctx, Self::write(&client, &managed)).await
-        }
+        let managed = &managed;
+
+        let result = with_coder(ctx, timeout, |client| async move {
+            Self::write(&client, managed).await
+        })
         .await;
         match result {
             Ok((before, after)) => {
@@ -494,14 +482,10 @@ impl Resource for Settings {
             Operation::Read,
             DEFAULT_TIMEOUT,
         );
-        let result = async {
-            let client = Self::client(ctx, timeout)?;
-            stoppable(ctx, async {
-                client.ensure_v1().await?;
-                client.get_workspaces_config().await
-            })
-            .await
-        }
+        let result = with_coder(ctx, timeout, |client| async move {
+            client.ensure_v1().await?;
+            client.get_workspaces_config().await
+        })
         .await;
         match result {
             Ok(server) => {
@@ -528,10 +512,11 @@ impl Resource for Settings {
             DEFAULT_TIMEOUT,
         );
         let managed = request.config.managed();
-        let result = async {
-            let client = Self::client(ctx, timeout)?;
-            stoppable(ctx, Self::write(&client, &managed)).await
-        }
+        let managed = &managed;
+
+        let result = with_coder(ctx, timeout, |client| async move {
+            Self::write(&client, managed).await
+        })
         .await;
         match result {
             Ok((before, after)) => {
@@ -573,10 +558,11 @@ impl Resource for Settings {
         if restore.is_empty() {
             return;
         }
-        let result = async {
-            let client = Self::client(ctx, timeout)?;
-            stoppable(ctx, Self::write(&client, &restore)).await
-        }
+        let restore = &restore;
+
+        let result = with_coder(ctx, timeout, |client| async move {
+            Self::write(&client, restore).await
+        })
         .await;
         if let Err(e) = result {
             response.diagnostics.push(e.to_diagnostic(None));
