@@ -91,6 +91,10 @@ pub enum Error {
     #[error("{0}")]
     Assertion(String),
 
+    /// Building, starting, driving or stopping the Coder API emulator failed.
+    #[error("Coder emulator: {0}")]
+    CoderEmulator(String),
+
     /// A regular expression given by the test does not compile.
     #[error("invalid regular expression {pattern:?}: {source}")]
     Regex {

@@ -21,6 +21,7 @@
 //!
 //! See `acceptance-tests/README.md` for the environment variables.
 
+pub mod coder;
 mod diagnostics;
 mod error;
 mod json;

@@ -57,7 +57,7 @@ fn locate_or_build() -> Result<ProviderBinary, Error> {
             }
             path
         }
-        _ => cargo_build()?,
+        _ => cargo_build(PROVIDER_PACKAGE)?,
     };
     let overrides_dir = prepare_overrides_dir(&path)?;
     Ok(ProviderBinary {
@@ -72,25 +72,25 @@ fn workspace_root() -> PathBuf {
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
 
-/// Runs `cargo build` and reads the executable's path from Cargo's JSON messages, so the answer
-/// is right whatever target directory Cargo was configured with.
-fn cargo_build() -> Result<PathBuf, Error> {
+/// Runs `cargo build -p <package> --bin <package>` and reads the executable's path from Cargo's
+/// JSON messages, so the answer is right whatever target directory Cargo was configured with.
+pub(crate) fn cargo_build(package: &str) -> Result<PathBuf, Error> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let root = workspace_root();
     let mut command = Command::new(&cargo);
     command.args([
         "build",
         "-p",
-        PROVIDER_PACKAGE,
+        package,
         "--bin",
-        PROVIDER_PACKAGE,
+        package,
         "--message-format=json-render-diagnostics",
     ]);
     let description = format!(
-        "{} build -p {PROVIDER_PACKAGE} --bin {PROVIDER_PACKAGE}",
+        "{} build -p {package} --bin {package}",
         Path::new(&cargo).display()
     );
-    // Generous: a cold build of the provider on a two-core machine takes minutes.
+    // Generous: a cold build on a two-core machine takes minutes.
     let output = process::run(command, &description, &root, Duration::from_secs(30 * 60))?;
     if !output.status.success() {
         return Err(Error::CommandFailed {
@@ -106,9 +106,7 @@ fn cargo_build() -> Result<PathBuf, Error> {
         .stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| {
-            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == PROVIDER_PACKAGE
-        })
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == package)
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
         .ok_or_else(|| {
             Error::ProviderBuild(format!(

@@ -1,0 +1,130 @@
+//! The examples under `examples/` are applied as they are, and every docs
+//! page shows its example verbatim, so the documentation cannot rot.
+
+use std::path::{Path, PathBuf};
+
+use acceptance_tests::coder::CoderEmulator;
+use acceptance_tests::{self as acc, Terraform, Workdir};
+
+const REQUIRED_PROVIDERS: &str = r#"
+terraform {
+  required_providers {
+    cvm = { source = "cvm-provider/cvm" }
+  }
+}
+"#;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn read(relative: &str) -> String {
+    let path = repo().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Applies `example` (with the provider configured from the environment),
+/// checks the re-plan is empty, and destroys.
+fn apply_example(
+    tf: &Terraform,
+    coder: Option<&CoderEmulator>,
+    example: &str,
+) -> Result<(), acc::Error> {
+    let mut wd = Workdir::new(tf)?;
+    if let Some(coder) = coder {
+        wd.env("CODER_URL", &coder.url)
+            .env("CODER_SESSION_TOKEN", &coder.token);
+    }
+    wd.config(REQUIRED_PROVIDERS)?;
+    wd.write_file("example.tf", &read(example))?;
+    wd.apply()?;
+    wd.assert_plan_empty()?;
+    wd.destroy()?;
+    Ok(())
+}
+
+#[test]
+fn resource_examples_apply_cleanly() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let coder = CoderEmulator::start()?;
+        apply_example(
+            tf,
+            Some(&coder),
+            "examples/resources/cvm_settings/resource.tf",
+        )?;
+        apply_example(
+            tf,
+            Some(&coder),
+            "examples/resources/cvm_registry/resource.tf",
+        )?;
+        Ok(())
+    });
+}
+
+#[test]
+fn data_source_examples_apply_cleanly() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        apply_example(
+            tf,
+            None,
+            "examples/data-sources/cvm_workspace_image/data-source.tf",
+        )
+    });
+}
+
+#[test]
+fn function_examples_apply_cleanly() {
+    acc::run_where(
+        Terraform::supports_functions,
+        "provider functions need Terraform 1.8",
+        |tf| -> Result<(), acc::Error> {
+            apply_example(
+                tf,
+                None,
+                "examples/functions/parse_image_reference/function.tf",
+            )
+        },
+    );
+}
+
+#[test]
+fn docs_pages_show_their_examples_verbatim() {
+    let pages = [
+        ("docs/index.md", "examples/provider/provider.tf"),
+        (
+            "docs/resources/settings.md",
+            "examples/resources/cvm_settings/resource.tf",
+        ),
+        (
+            "docs/resources/settings.md",
+            "examples/resources/cvm_settings/import.sh",
+        ),
+        (
+            "docs/resources/registry.md",
+            "examples/resources/cvm_registry/resource.tf",
+        ),
+        (
+            "docs/resources/registry.md",
+            "examples/resources/cvm_registry/import.sh",
+        ),
+        (
+            "docs/data-sources/workspace_image.md",
+            "examples/data-sources/cvm_workspace_image/data-source.tf",
+        ),
+        (
+            "docs/functions/parse_image_reference.md",
+            "examples/functions/parse_image_reference/function.tf",
+        ),
+    ];
+    for (page, example) in pages {
+        let text = read(page);
+        let snippet = read(example);
+        assert!(
+            text.contains(snippet.trim_end()),
+            "{page} does not show {example} as it is"
+        );
+    }
+}
