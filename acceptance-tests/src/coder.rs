@@ -319,6 +319,25 @@ impl CoderEmulator {
             .map(drop)
     }
 
+    /// A configuration: the cvm provider pointed at this emulator (its
+    /// token comes from the environment, see [`CoderEmulator::workdir`]),
+    /// followed by `body`.
+    pub fn config(&self, body: &str) -> String {
+        format!(
+            "terraform {{\n  required_providers {{\n    cvm = {{ source = \"cvm-provider/cvm\" }}\n  }}\n}}\n\
+             provider \"cvm\" {{\n  coder {{\n    url = \"{}\"\n  }}\n}}\n{body}\n",
+            self.url
+        )
+    }
+
+    /// A working directory for `terraform` whose runs get this emulator's
+    /// token in `CODER_SESSION_TOKEN`.
+    pub fn workdir(&self, terraform: &crate::Terraform) -> Result<crate::Workdir, Error> {
+        let mut wd = crate::Workdir::new(terraform)?;
+        wd.env("CODER_SESSION_TOKEN", &self.token);
+        Ok(wd)
+    }
+
     /// Stops the emulator: SIGTERM, then SIGKILL after a grace period. Idempotent.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {

@@ -2,33 +2,8 @@
 //! every available Terraform.
 
 use acceptance_tests::coder::CoderEmulator;
-use acceptance_tests::{self as acc, Action, Terraform, Workdir};
+use acceptance_tests::{self as acc, Action, Terraform};
 use serde_json::json;
-
-fn config(coder: &CoderEmulator, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    cvm = {{ source = "cvm-provider/cvm" }}
-  }}
-}}
-provider "cvm" {{
-  coder {{
-    url = "{url}"
-  }}
-}}
-{body}
-"#,
-        url = coder.url
-    )
-}
-
-fn workdir(tf: &Terraform, coder: &CoderEmulator) -> Result<Workdir, acc::Error> {
-    let mut wd = Workdir::new(tf)?;
-    wd.env("CODER_SESSION_TOKEN", &coder.token);
-    Ok(wd)
-}
 
 fn registry(name: &str, host: &str, password: &str) -> String {
     format!(
@@ -58,11 +33,8 @@ fn registry_state(coder: &CoderEmulator, id: &str) -> Result<serde_json::Value, 
 fn create_update_replace_import_and_destroy() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        let wd = workdir(tf, &coder)?;
-        wd.config(&config(
-            &coder,
-            &registry("team", "registry.example.com", "s3cret-1"),
-        ))?;
+        let wd = coder.workdir(tf)?;
+        wd.config(&coder.config(&registry("team", "registry.example.com", "s3cret-1")))?;
         wd.apply()?;
         wd.assert_plan_empty()?;
         let state = wd.show()?;
@@ -75,10 +47,11 @@ fn create_update_replace_import_and_destroy() {
         assert_eq!(stored["password_sha256"], json!(sha256_hex("s3cret-1")));
 
         // Update in place: only the name changes, and only it is sent.
-        wd.config(&config(
-            &coder,
-            &registry("team-renamed", "registry.example.com", "s3cret-1"),
-        ))?;
+        wd.config(&coder.config(&registry(
+            "team-renamed",
+            "registry.example.com",
+            "s3cret-1",
+        )))?;
         assert_eq!(wd.plan()?.actions("cvm_registry.main")?, vec!["update"]);
         wd.apply()?;
         wd.assert_plan_empty()?;
@@ -87,10 +60,11 @@ fn create_update_replace_import_and_destroy() {
         assert_eq!(wd.show()?.resource("cvm_registry.main")?.str("id")?, id);
 
         // A new password is sent (and never echoed back).
-        wd.config(&config(
-            &coder,
-            &registry("team-renamed", "registry.example.com", "s3cret-2"),
-        ))?;
+        wd.config(&coder.config(&registry(
+            "team-renamed",
+            "registry.example.com",
+            "s3cret-2",
+        )))?;
         wd.apply()?;
         wd.assert_plan_empty()?;
         assert_eq!(
@@ -99,8 +73,7 @@ fn create_update_replace_import_and_destroy() {
         );
 
         // Another organization: replaced, with a new id.
-        wd.config(&config(
-            &coder,
+        wd.config(&coder.config(
             r#"
             resource "cvm_registry" "main" {
               organization_id = "platform"
@@ -132,11 +105,8 @@ fn create_update_replace_import_and_destroy() {
 fn drift_and_out_of_band_delete_are_planned() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        let wd = workdir(tf, &coder)?;
-        wd.config(&config(
-            &coder,
-            &registry("team", "registry.example.com", "pw"),
-        ))?;
+        let wd = coder.workdir(tf)?;
+        wd.config(&coder.config(&registry("team", "registry.example.com", "pw")))?;
         wd.apply()?;
         let id = wd.show()?.resource("cvm_registry.main")?.str("id")?;
 
@@ -162,11 +132,8 @@ fn drift_and_out_of_band_delete_are_planned() {
 fn delete_is_refused_while_images_use_the_registry() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        let wd = workdir(tf, &coder)?;
-        wd.config(&config(
-            &coder,
-            &registry("team", "registry.example.com", "pw"),
-        ))?;
+        let wd = coder.workdir(tf)?;
+        wd.config(&coder.config(&registry("team", "registry.example.com", "pw")))?;
         wd.apply()?;
         let id = wd.show()?.resource("cvm_registry.main")?.str("id")?;
         let image = coder.create_image(&id)?;
@@ -191,7 +158,7 @@ fn write_only_password_stays_out_of_state() {
         "write-only attributes need Terraform 1.11",
         |tf| -> Result<(), acc::Error> {
             let coder = CoderEmulator::start()?;
-            let wd = workdir(tf, &coder)?;
+            let wd = coder.workdir(tf)?;
             let body = |password: &str, version: u32| {
                 format!(
                     r#"
@@ -205,7 +172,7 @@ fn write_only_password_stays_out_of_state() {
                     "#
                 )
             };
-            wd.config(&config(&coder, &body("wo-secret-1", 1)))?;
+            wd.config(&coder.config(&body("wo-secret-1", 1)))?;
             wd.apply()?;
             wd.assert_plan_empty()?;
             let state_file = std::fs::read_to_string(wd.path().join("terraform.tfstate"))
@@ -221,9 +188,9 @@ fn write_only_password_stays_out_of_state() {
             );
 
             // A new password alone is invisible; with a new version it is sent.
-            wd.config(&config(&coder, &body("wo-secret-2", 1)))?;
+            wd.config(&coder.config(&body("wo-secret-2", 1)))?;
             wd.assert_plan_empty()?;
-            wd.config(&config(&coder, &body("wo-secret-2", 2)))?;
+            wd.config(&coder.config(&body("wo-secret-2", 2)))?;
             wd.apply()?;
             wd.assert_plan_empty()?;
             assert_eq!(
@@ -245,9 +212,8 @@ fn write_only_password_is_refused_by_older_terraform() {
         "only Terraform before 1.11 lacks write-only attributes",
         |tf| -> Result<(), acc::Error> {
             let coder = CoderEmulator::start()?;
-            let wd = workdir(tf, &coder)?;
-            wd.config(&config(
-                &coder,
+            let wd = coder.workdir(tf)?;
+            wd.config(&coder.config(
                 r#"
                 resource "cvm_registry" "main" {
                   friendly_name       = "wo"
@@ -268,7 +234,7 @@ fn write_only_password_is_refused_by_older_terraform() {
 fn bad_input_is_reported_on_the_attribute() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        let wd = workdir(tf, &coder)?;
+        let wd = coder.workdir(tf)?;
         let cases = [
             (
                 r#"resource "cvm_registry" "r" {
@@ -317,7 +283,7 @@ fn bad_input_is_reported_on_the_attribute() {
             if body.contains("password_wo") && !tf.supports_write_only() {
                 continue;
             }
-            wd.config(&config(&coder, body))?;
+            wd.config(&coder.config(body))?;
             let out = wd.expect_error(Action::Plan, message)?;
             assert!(
                 out.contains(source),

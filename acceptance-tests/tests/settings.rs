@@ -2,34 +2,8 @@
 //! every available Terraform.
 
 use acceptance_tests::coder::CoderEmulator;
-use acceptance_tests::{self as acc, Action, Workdir};
+use acceptance_tests::{self as acc, Action};
 use serde_json::json;
-
-fn config(coder: &CoderEmulator, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    cvm = {{ source = "cvm-provider/cvm" }}
-  }}
-}}
-provider "cvm" {{
-  coder {{
-    url = "{url}"
-  }}
-}}
-{body}
-"#,
-        url = coder.url
-    )
-}
-
-/// A working directory that talks to `coder` (token from the environment).
-fn workdir(tf: &acc::Terraform, coder: &CoderEmulator) -> Result<Workdir, acc::Error> {
-    let mut wd = Workdir::new(tf)?;
-    wd.env("CODER_SESSION_TOKEN", &coder.token);
-    Ok(wd)
-}
 
 #[test]
 fn create_update_import_and_destroy_restores_the_previous_values() {
@@ -37,10 +11,9 @@ fn create_update_import_and_destroy_restores_the_previous_values() {
         let coder = CoderEmulator::start()?;
         // Values an admin set by hand before Terraform.
         coder.set_settings(json!({"enable_tun_device": true, "enable_p2p": true}))?;
-        let wd = workdir(tf, &coder)?;
+        let wd = coder.workdir(tf)?;
 
-        wd.config(&config(
-            &coder,
+        wd.config(&coder.config(
             r#"
             resource "cvm_settings" "main" {
               enabled     = true
@@ -64,8 +37,7 @@ fn create_update_import_and_destroy_restores_the_previous_values() {
         assert_eq!(main.get("fuse_device")?, json!(false));
 
         // Update in place: GPUs off, caching on.
-        wd.config(&config(
-            &coder,
+        wd.config(&coder.config(
             r#"
             resource "cvm_settings" "main" {
               enabled    = true
@@ -113,9 +85,8 @@ fn create_update_import_and_destroy_restores_the_previous_values() {
 fn a_change_made_in_the_ui_shows_in_the_next_plan() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        let wd = workdir(tf, &coder)?;
-        wd.config(&config(
-            &coder,
+        let wd = coder.workdir(tf)?;
+        wd.config(&coder.config(
             r#"
             resource "cvm_settings" "main" {
               enabled        = true
@@ -153,7 +124,7 @@ fn a_change_made_in_the_ui_shows_in_the_next_plan() {
 fn bad_input_is_reported_on_the_attribute() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        let wd = workdir(tf, &coder)?;
+        let wd = coder.workdir(tf)?;
         let cases = [
             (
                 r#"resource "cvm_settings" "s" { gpu_vendor = "amd" }"#,
@@ -186,7 +157,7 @@ fn bad_input_is_reported_on_the_attribute() {
             ),
         ];
         for (body, message, source) in cases {
-            wd.config(&config(&coder, body))?;
+            wd.config(&coder.config(body))?;
             let out = wd.expect_error(Action::Plan, message)?;
             assert!(
                 out.contains(source),
@@ -208,9 +179,8 @@ fn bad_input_is_reported_on_the_attribute() {
 fn caching_warns_that_it_is_alpha() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        let wd = workdir(tf, &coder)?;
-        wd.config(&config(
-            &coder,
+        let wd = coder.workdir(tf)?;
+        wd.config(&coder.config(
             r#"
             resource "cvm_settings" "main" {
               enabled = true
