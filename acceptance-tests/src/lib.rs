@@ -25,6 +25,7 @@ pub mod coder;
 mod diagnostics;
 mod error;
 mod json;
+pub mod kube;
 mod process;
 mod provider;
 mod runner;
