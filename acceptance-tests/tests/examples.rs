@@ -118,6 +118,10 @@ fn docs_pages_show_their_examples_verbatim() {
             "docs/functions/parse_image_reference.md",
             "examples/functions/parse_image_reference/function.tf",
         ),
+        (
+            "docs/functions/sysbox_supported.md",
+            "examples/functions/sysbox_supported/function.tf",
+        ),
     ];
     for (page, example) in pages {
         let text = read(page);

@@ -8,6 +8,7 @@
 //! * [`resources`], [`data_sources`], [`functions`] — one file per
 //!   Terraform type.
 //! * [`coder`] — the Coder v1 API client.
+//! * [`sysbox`] — which nodes can run Sysbox, and why not.
 //! * [`image_reference`] — container image reference grammar.
 
 pub mod coder;
@@ -16,6 +17,7 @@ pub mod functions;
 pub mod image_reference;
 pub mod provider;
 pub mod resources;
+pub mod sysbox;
 
 /// The provider's registry source address.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/cvm-provider/cvm";

@@ -15,6 +15,7 @@ use tf_protocol::{AttributePath, Diagnostics};
 use crate::coder::{CoderClient, CoderError};
 use crate::data_sources::workspace_image::WorkspaceImage;
 use crate::functions::parse_image_reference::ParseImageReference;
+use crate::functions::sysbox_supported::SysboxSupported;
 use crate::resources::registry::RegistryResource;
 use crate::resources::settings::Settings;
 
@@ -222,7 +223,7 @@ impl Provider for CvmProvider {
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {
-        vec![Arc::new(ParseImageReference)]
+        vec![Arc::new(ParseImageReference), Arc::new(SysboxSupported)]
     }
 }
 

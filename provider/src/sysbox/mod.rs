@@ -1,0 +1,8 @@
+//! Sysbox: the container runtime that turns a Kubernetes pod into a
+//! container-based virtual machine (CVM).
+//!
+//! * [`compatibility`] — which nodes the Sysbox Kubernetes installer
+//!   (`sysbox-deploy-k8s`) can run on, as pure rules over the facts a node
+//!   reports in `status.nodeInfo`.
+
+pub mod compatibility;
