@@ -9,12 +9,14 @@
 //!   Terraform type.
 //! * [`coder`] — the Coder v1 API client.
 //! * [`sysbox`] — which nodes can run Sysbox, and why not.
+//! * [`kube`] — the Kubernetes connection.
 //! * [`image_reference`] — container image reference grammar.
 
 pub mod coder;
 pub mod data_sources;
 pub mod functions;
 pub mod image_reference;
+pub mod kube;
 pub mod provider;
 pub mod resources;
 pub mod sysbox;

@@ -16,6 +16,7 @@ use crate::coder::{CoderClient, CoderError};
 use crate::data_sources::workspace_image::WorkspaceImage;
 use crate::functions::parse_image_reference::ParseImageReference;
 use crate::functions::sysbox_supported::SysboxSupported;
+use crate::kube::{KubeClientCell, KubeError, KubeSettings};
 use crate::resources::registry::RegistryResource;
 use crate::resources::settings::Settings;
 
@@ -30,6 +31,44 @@ pub struct ProviderConfig {
     /// The `coder` block.
     #[serde(default)]
     pub coder: Option<CoderConfig>,
+    /// The `kubernetes` block.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesConfig>,
+}
+
+/// The `kubernetes` block: which cluster to manage and how to authenticate.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Path of a kubeconfig file.
+    pub config_path: Attr<String>,
+    /// Kubeconfig context to use.
+    pub config_context: Attr<String>,
+    /// API server URL.
+    pub host: Attr<String>,
+    /// Bearer token (sensitive).
+    pub token: Attr<String>,
+    /// PEM client certificate.
+    pub client_certificate: Attr<String>,
+    /// PEM client key (sensitive).
+    pub client_key: Attr<String>,
+    /// PEM CA bundle of the API server.
+    pub cluster_ca_certificate: Attr<String>,
+}
+
+impl KubernetesConfig {
+    /// The settings as configured (unknown values count as unset).
+    pub fn settings(&self) -> KubeSettings {
+        KubeSettings {
+            config_path: self.config_path.known().cloned(),
+            config_context: self.config_context.known().cloned(),
+            host: self.host.known().cloned(),
+            token: self.token.known().cloned(),
+            client_certificate: self.client_certificate.known().cloned(),
+            client_key: self.client_key.known().cloned(),
+            cluster_ca_certificate: self.cluster_ca_certificate.known().cloned(),
+        }
+    }
 }
 
 /// The `coder` block: where the Coder deployment is.
@@ -52,6 +91,10 @@ pub struct ProviderData {
     /// The Coder client, built on first use so that a provider without a
     /// token works until a Coder resource needs one.
     coder_client: OnceLock<CoderClient>,
+    /// The Kubernetes connection settings.
+    pub kube: KubeSettings,
+    /// The Kubernetes client, built on first use like the Coder client.
+    kube_client: KubeClientCell,
 }
 
 impl ProviderData {
@@ -60,7 +103,21 @@ impl ProviderData {
         Self {
             coder,
             coder_client: OnceLock::new(),
+            kube: KubeSettings::default(),
+            kube_client: KubeClientCell::default(),
         }
+    }
+
+    /// These provider data with these Kubernetes settings.
+    pub fn with_kube(mut self, kube: KubeSettings) -> Self {
+        self.kube = kube;
+        self
+    }
+
+    /// The Kubernetes client; fails with what to set when no cluster is
+    /// configured.
+    pub async fn kube(&self) -> Result<::kube::Client, KubeError> {
+        self.kube_client.get_or_build(&self.kube).await
     }
 
     /// The Coder client; fails with what to set when the URL or token is
@@ -155,6 +212,44 @@ impl Provider for CvmProvider {
                             .optional()
                             .description("Extra HTTP headers sent with every request to Coder."),
                     ),
+            ))
+            .block(NestedBlock::single(
+                "kubernetes",
+                Block::new(
+                    "The Kubernetes cluster to manage. Without `host` or `config_path`, the \
+                     kubeconfig files in the `KUBECONFIG` environment variable are used, then \
+                     `~/.kube/config`.",
+                )
+                .attribute(Attribute::string("config_path").optional().description(
+                    "Path of a kubeconfig file. Used when `host` is not set.",
+                ))
+                .attribute(Attribute::string("config_context").optional().description(
+                    "Kubeconfig context to use instead of the kubeconfig's current context.",
+                ))
+                .attribute(Attribute::string("host").optional().description(
+                    "URL of the Kubernetes API server, e.g. `https://10.0.0.1:6443`. When set, \
+                     no kubeconfig is read: give `token` or `client_certificate` and \
+                     `client_key`.",
+                ))
+                .attribute(
+                    Attribute::string("token")
+                        .optional()
+                        .sensitive()
+                        .description("Bearer token to authenticate to `host` with."),
+                )
+                .attribute(Attribute::string("client_certificate").optional().description(
+                    "PEM client certificate to authenticate to `host` with; needs `client_key`.",
+                ))
+                .attribute(
+                    Attribute::string("client_key")
+                        .optional()
+                        .sensitive()
+                        .description("PEM private key of `client_certificate`."),
+                )
+                .attribute(Attribute::string("cluster_ca_certificate").optional().description(
+                    "PEM CA certificates that signed the API server's certificate of `host`. \
+                     Defaults to the system's trusted roots.",
+                )),
             )),
         )
     }
@@ -207,8 +302,14 @@ impl Provider for CvmProvider {
                 .or_else(|| env("CODER_SESSION_TOKEN")),
             headers: coder.headers.known().cloned().unwrap_or_default(),
         };
-        tracing::debug!(coder = ?settings, "provider configured");
-        Some(ProviderData::new(settings))
+        let kube = request
+            .config
+            .kubernetes
+            .as_ref()
+            .map(KubernetesConfig::settings)
+            .unwrap_or_default();
+        tracing::debug!(coder = ?settings, kubernetes = ?kube, "provider configured");
+        Some(ProviderData::new(settings).with_kube(kube))
     }
 
     fn resources(&self) -> Vec<ResourceHandle<ProviderData>> {

@@ -1,0 +1,249 @@
+//! Every way connecting to Kubernetes fails, and how each reads to a
+//! Terraform user.
+
+use std::path::PathBuf;
+
+use ::kube::config::KubeconfigError;
+use tf_framework::ToDiagnostic;
+use tf_framework::diagnostic::error_chain;
+use tf_protocol::{AttributePath, Diagnostic};
+
+/// An error while finding or connecting to the Kubernetes cluster. Secrets
+/// (tokens, keys) never appear in it.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// Neither the provider block, `KUBECONFIG` nor `~/.kube/config` says
+    /// where the cluster is.
+    #[error(
+        "no Kubernetes cluster configured: set kubernetes.config_path or kubernetes.host in the \
+         provider block, or the KUBECONFIG environment variable{}",
+        default_file_note(.default_file.as_deref())
+    )]
+    NotConfigured {
+        /// The default kubeconfig file that was looked for, if a home
+        /// directory is known.
+        default_file: Option<PathBuf>,
+    },
+    /// `kubernetes.host` is not a usable API server URL.
+    #[error("kubernetes.host {host:?} is not a usable API server URL: {reason}")]
+    InvalidHost {
+        /// The configured value.
+        host: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `kubernetes.host` is set without a way to authenticate.
+    #[error(
+        "kubernetes.host is set without credentials: set kubernetes.token, or \
+         kubernetes.client_certificate and kubernetes.client_key"
+    )]
+    MissingCredentials,
+    /// Only one half of a client certificate pair is set.
+    #[error("kubernetes.{present} is set but kubernetes.{missing} is not: set both or neither")]
+    IncompleteClientCertificate {
+        /// The attribute that is set.
+        present: &'static str,
+        /// The attribute that is missing.
+        missing: &'static str,
+    },
+    /// A PEM attribute does not hold what it should (the value is never
+    /// shown: it may be a key).
+    #[error("kubernetes.{attribute} is not valid PEM: {reason}")]
+    InvalidPem {
+        /// The attribute name inside the `kubernetes` block.
+        attribute: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A kubeconfig file could not be read or parsed.
+    #[error("cannot read the kubeconfig {}", path.display())]
+    ReadKubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: KubeconfigError,
+    },
+    /// The requested context is not in the kubeconfig.
+    #[error(
+        "the kubeconfig ({origin}) has no context {context:?}; {}",
+        available_note(available)
+    )]
+    UnknownContext {
+        /// The context asked for.
+        context: String,
+        /// Where the kubeconfig came from.
+        origin: String,
+        /// The contexts it does have.
+        available: Vec<String>,
+    },
+    /// The kubeconfig was read but does not describe a usable connection
+    /// (no current context, missing cluster or user, unreadable files).
+    #[error("the kubeconfig ({origin}) cannot be used")]
+    InvalidKubeconfig {
+        /// Where the kubeconfig came from.
+        origin: String,
+        /// What failed.
+        #[source]
+        source: KubeconfigError,
+    },
+    /// The client could not be built from a resolved configuration (e.g.
+    /// TLS setup with the given certificates).
+    #[error("cannot create the Kubernetes client for {server}")]
+    Client {
+        /// The API server URL.
+        server: String,
+        /// What failed.
+        #[source]
+        source: ::kube::Error,
+    },
+}
+
+fn default_file_note(path: Option<&std::path::Path>) -> String {
+    match path {
+        Some(path) => format!(" ({} does not exist)", path.display()),
+        None => String::new(),
+    }
+}
+
+fn available_note(available: &[String]) -> String {
+    if available.is_empty() {
+        "it has no contexts at all".to_owned()
+    } else {
+        let names: Vec<String> = available.iter().map(|c| format!("{c:?}")).collect();
+        format!("available contexts: {}", names.join(", "))
+    }
+}
+
+impl KubeError {
+    /// The `kubernetes` block attribute this error is about, if one.
+    fn attribute_name(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidHost { .. } | Self::MissingCredentials => Some("host"),
+            Self::IncompleteClientCertificate { missing, .. } => Some(missing),
+            Self::InvalidPem { attribute, .. } => Some(attribute),
+            Self::UnknownContext { .. } => Some("config_context"),
+            _ => None,
+        }
+    }
+}
+
+impl ToDiagnostic for KubeError {
+    fn to_diagnostic(&self, attribute: Option<AttributePath>) -> Diagnostic {
+        let (summary, advice) = match self {
+            Self::NotConfigured { .. } => (
+                "Missing Kubernetes Configuration",
+                " Point kubernetes.config_path at a kubeconfig file, or set kubernetes.host with \
+                 kubernetes.token or a client certificate.",
+            ),
+            Self::InvalidHost { .. } => (
+                "Invalid Kubernetes Host",
+                " Set kubernetes.host to the API server's URL, e.g. https://10.0.0.1:6443.",
+            ),
+            Self::MissingCredentials => ("Missing Kubernetes Credentials", ""),
+            Self::IncompleteClientCertificate { .. } => {
+                ("Incomplete Kubernetes Client Certificate", "")
+            }
+            Self::InvalidPem { .. } => (
+                "Invalid Kubernetes PEM Data",
+                " Give the PEM text itself, starting with a `-----BEGIN` line, e.g. with \
+                 file(\"ca.crt\").",
+            ),
+            Self::ReadKubeconfig { .. } => ("Cannot Read the Kubeconfig", ""),
+            Self::UnknownContext { .. } => (
+                "Unknown Kubernetes Context",
+                " Set kubernetes.config_context to one of them.",
+            ),
+            Self::InvalidKubeconfig { .. } => (
+                "Invalid Kubeconfig",
+                " Check it with `kubectl config view`; set kubernetes.config_context if it has \
+                 no current context.",
+            ),
+            Self::Client { .. } => ("Cannot Create the Kubernetes Client", ""),
+        };
+        let detail = format!("{}.{advice}", capitalise(&error_chain(self)));
+        let diagnostic = Diagnostic::error(summary, detail);
+        let path = attribute.or_else(|| {
+            self.attribute_name()
+                .map(|name| AttributePath::attr("kubernetes").attribute(name))
+        });
+        match path {
+            Some(path) => diagnostic.at(path),
+            None => diagnostic,
+        }
+    }
+}
+
+/// `text` with its first letter upper-cased, to open a sentence.
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_configured_names_every_way_to_configure() {
+        let error = KubeError::NotConfigured {
+            default_file: Some(PathBuf::from("/home/u/.kube/config")),
+        };
+        let text = error.to_string();
+        for word in [
+            "kubernetes.config_path",
+            "kubernetes.host",
+            "KUBECONFIG",
+            "/home/u/.kube/config",
+        ] {
+            assert!(text.contains(word), "{word}: {text}");
+        }
+        let d = error.to_diagnostic(None);
+        assert!(d.is_error());
+        assert_eq!(d.summary, "Missing Kubernetes Configuration");
+        assert!(d.detail.starts_with("No Kubernetes"), "{}", d.detail);
+        assert_eq!(d.attribute, None);
+    }
+
+    #[test]
+    fn unknown_context_lists_the_available_ones() {
+        let error = KubeError::UnknownContext {
+            context: "prod".into(),
+            origin: "/tmp/kubeconfig".into(),
+            available: vec!["dev".into(), "staging".into()],
+        };
+        let text = error.to_string();
+        assert!(text.contains("\"prod\""), "{text}");
+        assert!(
+            text.contains("available contexts: \"dev\", \"staging\""),
+            "{text}"
+        );
+        let d = error.to_diagnostic(None);
+        assert_eq!(
+            d.attribute,
+            Some(AttributePath::attr("kubernetes").attribute("config_context"))
+        );
+    }
+
+    #[test]
+    fn bad_pem_points_at_its_attribute() {
+        let error = KubeError::InvalidPem {
+            attribute: "cluster_ca_certificate",
+            reason: "no certificate found".into(),
+        };
+        assert!(
+            error
+                .to_string()
+                .contains("kubernetes.cluster_ca_certificate")
+        );
+        let d = error.to_diagnostic(None);
+        assert_eq!(
+            d.attribute,
+            Some(AttributePath::attr("kubernetes").attribute("cluster_ca_certificate"))
+        );
+        assert!(d.detail.ends_with('.'), "{}", d.detail);
+    }
+}
