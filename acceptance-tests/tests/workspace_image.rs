@@ -95,6 +95,15 @@ fn schema_json_shows_the_provider_and_data_source() {
         assert_eq!(attrs["dockerfile"]["computed"], serde_json::json!(true));
         let token = &provider["provider"]["block"]["block_types"]["coder"]["block"]["attributes"]["session_token"];
         assert_eq!(token["sensitive"], serde_json::json!(true));
+        let kubernetes =
+            &provider["provider"]["block"]["block_types"]["kubernetes"]["block"]["attributes"];
+        for secret in ["token", "client_key"] {
+            assert_eq!(
+                kubernetes[secret]["sensitive"],
+                serde_json::json!(true),
+                "kubernetes.{secret}"
+            );
+        }
         Ok(())
     });
 }
