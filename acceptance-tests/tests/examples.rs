@@ -76,6 +76,26 @@ fn data_source_examples_apply_cleanly() {
 }
 
 #[test]
+fn cluster_check_example_applies_against_a_real_api_server() {
+    let cluster = acceptance_tests::kube::KubeCluster::start().expect("a kube-apiserver");
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let mut wd = Workdir::new(tf)?;
+        wd.env(
+            "KUBECONFIG",
+            &cluster.kubeconfig_path().display().to_string(),
+        );
+        wd.config(REQUIRED_PROVIDERS)?;
+        wd.write_file(
+            "example.tf",
+            &read("examples/data-sources/cvm_cluster_check/data-source.tf"),
+        )?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        Ok(())
+    });
+}
+
+#[test]
 fn function_examples_apply_cleanly() {
     acc::run_where(
         Terraform::supports_functions,
@@ -117,6 +137,10 @@ fn docs_pages_show_their_examples_verbatim() {
         (
             "docs/functions/parse_image_reference.md",
             "examples/functions/parse_image_reference/function.tf",
+        ),
+        (
+            "docs/data-sources/cluster_check.md",
+            "examples/data-sources/cvm_cluster_check/data-source.tf",
         ),
         (
             "docs/functions/sysbox_supported.md",

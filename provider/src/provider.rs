@@ -13,6 +13,7 @@ use tf_protocol::value::{Attr, Type};
 use tf_protocol::{AttributePath, Diagnostics};
 
 use crate::coder::{CoderClient, CoderError};
+use crate::data_sources::cluster_check::ClusterCheck;
 use crate::data_sources::workspace_image::WorkspaceImage;
 use crate::functions::parse_image_reference::ParseImageReference;
 use crate::functions::sysbox_supported::SysboxSupported;
@@ -320,7 +321,10 @@ impl Provider for CvmProvider {
     }
 
     fn data_sources(&self) -> Vec<DataSourceHandle<ProviderData>> {
-        vec![DataSourceHandle::new(WorkspaceImage)]
+        vec![
+            DataSourceHandle::new(WorkspaceImage),
+            DataSourceHandle::new(ClusterCheck),
+        ]
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {
