@@ -325,6 +325,34 @@ fn check(config: &SettingsModel, diagnostics: &mut Diagnostics) {
 }
 
 impl Settings {
+    /// Writes the managed keys of `config` and returns the new state and
+    /// private state: keys managed for the first time get the value they
+    /// had before recorded, so destroy can put it back.
+    async fn apply_config(
+        ctx: &Ctx<ProviderData>,
+        timeout: Duration,
+        config: &SettingsModel,
+        mut state: SettingsModel,
+        mut private: PrivateState,
+    ) -> Result<(SettingsModel, PrivateState), CoderError> {
+        let managed = config.managed();
+        let managed = &managed;
+        let (before, after) = with_coder(ctx, timeout, |client| async move {
+            Self::write(&client, managed).await
+        })
+        .await?;
+        let mut originals: Map<String, Json> = private.get(BEFORE).unwrap_or_default();
+        for k in managed.keys() {
+            if !originals.contains_key(k) {
+                originals.insert(k.clone(), before.get(k).cloned().unwrap_or(Json::Null));
+            }
+        }
+        // Only plain JSON goes in: setting it cannot fail.
+        let _ = private.set(BEFORE, &originals);
+        state.refresh_from(&after, false);
+        Ok((state, private))
+    }
+
     /// Read-modify-write of the managed keys; returns the settings before
     /// and after.
     async fn write(
@@ -444,28 +472,20 @@ impl Resource for Settings {
         request: CreateRequest<SettingsModel>,
         response: &mut CreateResponse<SettingsModel>,
     ) {
-        let timeout = Timeouts::get(
-            request.config.timeouts.as_ref(),
-            Operation::Create,
-            DEFAULT_TIMEOUT,
-        );
-        let managed = request.config.managed();
-        let managed = &managed;
-
-        let result = with_coder(ctx, timeout, |client| async move {
-            Self::write(&client, managed).await
-        })
+        let config = &request.config;
+        let timeout = Timeouts::get(config.timeouts.as_ref(), Operation::Create, DEFAULT_TIMEOUT);
+        let applied = Self::apply_config(
+            ctx,
+            timeout,
+            config,
+            request.plan.clone(),
+            PrivateState::default(),
+        )
         .await;
-        match result {
-            Ok((before, after)) => {
-                let originals: Map<String, Json> = managed
-                    .keys()
-                    .map(|k| (k.clone(), before.get(k).cloned().unwrap_or(Json::Null)))
-                    .collect();
-                let _ = response.private.set(BEFORE, &originals);
-                let mut state = request.plan;
-                state.refresh_from(&after, false);
+        match applied {
+            Ok((state, private)) => {
                 response.state = Some(state);
+                response.private = private;
             }
             Err(e) => response.diagnostics.push(e.to_diagnostic(None)),
         }
@@ -506,33 +526,20 @@ impl Resource for Settings {
         request: UpdateRequest<SettingsModel>,
         response: &mut UpdateResponse<SettingsModel>,
     ) {
-        let timeout = Timeouts::get(
-            request.config.timeouts.as_ref(),
-            Operation::Update,
-            DEFAULT_TIMEOUT,
-        );
-        let managed = request.config.managed();
-        let managed = &managed;
-
-        let result = with_coder(ctx, timeout, |client| async move {
-            Self::write(&client, managed).await
-        })
+        let config = &request.config;
+        let timeout = Timeouts::get(config.timeouts.as_ref(), Operation::Update, DEFAULT_TIMEOUT);
+        let applied = Self::apply_config(
+            ctx,
+            timeout,
+            config,
+            request.plan.clone(),
+            request.private.clone(),
+        )
         .await;
-        match result {
-            Ok((before, after)) => {
-                // Newly managed keys get their pre-Terraform value recorded.
-                let mut originals: Map<String, Json> =
-                    request.private.get(BEFORE).unwrap_or_default();
-                for k in managed.keys() {
-                    if !originals.contains_key(k) {
-                        originals.insert(k.clone(), before.get(k).cloned().unwrap_or(Json::Null));
-                    }
-                }
-                response.private = request.private;
-                let _ = response.private.set(BEFORE, &originals);
-                let mut state = request.plan;
-                state.refresh_from(&after, false);
+        match applied {
+            Ok((state, private)) => {
                 response.state = Some(state);
+                response.private = private;
             }
             Err(e) => response.diagnostics.push(e.to_diagnostic(None)),
         }
