@@ -73,6 +73,17 @@ impl Timeouts {
         NestedBlock::single("timeouts", block)
     }
 
+    /// The `timeouts` block for a resource offering all four operations
+    /// with the same default.
+    pub fn block_all(default: Duration) -> NestedBlock {
+        Self::block(&[
+            (Operation::Create, default),
+            (Operation::Read, default),
+            (Operation::Update, default),
+            (Operation::Delete, default),
+        ])
+    }
+
     /// The limit for `operation`: the configured one, or `default`.
     pub fn get(timeouts: Option<&Timeouts>, operation: Operation, default: Duration) -> Duration {
         let configured = timeouts.and_then(|t| match operation {

@@ -190,12 +190,7 @@ impl Resource for RegistryResource {
                     .use_state_for_unknown()
                     .description("When Coder created the registry (RFC 3339)."),
             )
-            .block(Timeouts::block(&[
-                (Operation::Create, DEFAULT_TIMEOUT),
-                (Operation::Read, DEFAULT_TIMEOUT),
-                (Operation::Update, DEFAULT_TIMEOUT),
-                (Operation::Delete, DEFAULT_TIMEOUT),
-            ])),
+            .block(Timeouts::block_all(DEFAULT_TIMEOUT)),
         )
     }
 

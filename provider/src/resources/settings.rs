@@ -193,26 +193,15 @@ impl SettingsModel {
                 c.auto_load_shiftfs.known().map(|b| Json::Bool(*b)),
             );
         }
-        put(
-            "default_to_cvm",
-            self.default_to_cvm.known().map(|b| Json::Bool(*b)),
-        );
-        put(
-            "tun_device",
-            self.tun_device.known().map(|b| Json::Bool(*b)),
-        );
-        put(
-            "fuse_device",
-            self.fuse_device.known().map(|b| Json::Bool(*b)),
-        );
-        put(
-            "self_contained_builds",
-            self.self_contained_builds.known().map(|b| Json::Bool(*b)),
-        );
-        put(
-            "process_logging",
-            self.process_logging.known().map(|b| Json::Bool(*b)),
-        );
+        for (attribute, value) in [
+            ("default_to_cvm", &self.default_to_cvm),
+            ("tun_device", &self.tun_device),
+            ("fuse_device", &self.fuse_device),
+            ("self_contained_builds", &self.self_contained_builds),
+            ("process_logging", &self.process_logging),
+        ] {
+            put(attribute, value.known().map(|b| Json::Bool(*b)));
+        }
         if let Attr::Known(extra) = &self.extra_settings {
             for (k, v) in extra {
                 if let Some(Ok(json)) = v.known().map(|t| serde_json::from_str::<Json>(t)) {
@@ -453,12 +442,7 @@ impl Resource for Settings {
                         ),
                 ),
             ))
-            .block(Timeouts::block(&[
-                (Operation::Create, DEFAULT_TIMEOUT),
-                (Operation::Read, DEFAULT_TIMEOUT),
-                (Operation::Update, DEFAULT_TIMEOUT),
-                (Operation::Delete, DEFAULT_TIMEOUT),
-            ])),
+            .block(Timeouts::block_all(DEFAULT_TIMEOUT)),
         )
     }
 
