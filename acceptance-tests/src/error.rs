@@ -95,6 +95,10 @@ pub enum Error {
     #[error("Coder emulator: {0}")]
     CoderEmulator(String),
 
+    /// Starting or driving the test Kubernetes API server failed.
+    #[error("Kubernetes test cluster: {0}")]
+    Kube(#[from] crate::kube::Error),
+
     /// A regular expression given by the test does not compile.
     #[error("invalid regular expression {pattern:?}: {source}")]
     Regex {

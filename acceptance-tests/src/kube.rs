@@ -161,10 +161,26 @@ pub struct KubeCluster {
     /// Holds etcd's data, the PKI, the kubeconfig and the logs; removed on drop.
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
+    api: KubeApi,
+    running: bool,
+}
+
+/// The admin's HTTP connection to the API server: cheap to clone and `Send`, for threads that
+/// play a part of the cluster (such as the installer double).
+#[derive(Clone)]
+pub struct KubeApi {
     server: String,
     token: String,
     agent: ureq::Agent,
-    running: bool,
+}
+
+impl std::fmt::Debug for KubeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is left out: Debug output ends up in test logs.
+        f.debug_struct("KubeApi")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KubeCluster {
@@ -227,17 +243,19 @@ impl KubeCluster {
         let mut cluster = KubeCluster {
             kubeconfig: dir.path().join("kubeconfig"),
             dir,
-            server: String::new(),
-            token: String::new(),
-            agent: ureq::Agent::new_with_defaults(),
+            api: KubeApi {
+                server: String::new(),
+                token: String::new(),
+                agent: ureq::Agent::new_with_defaults(),
+            },
             running: true,
         };
         // From here on, Drop stops the processes if anything below fails.
         let kubeconfig = read(&cluster.kubeconfig)?;
-        cluster.server = kubeconfig_field(&kubeconfig, "server")?;
-        cluster.token = kubeconfig_field(&kubeconfig, "token")?;
+        cluster.api.server = kubeconfig_field(&kubeconfig, "server")?;
+        cluster.api.token = kubeconfig_field(&kubeconfig, "token")?;
         let ca = read(&cluster.dir.path().join("pki").join("ca.crt"))?;
-        cluster.agent = agent_trusting(ca.as_bytes())?;
+        cluster.api.agent = agent_trusting(ca.as_bytes())?;
         Ok(cluster)
     }
 
@@ -248,14 +266,29 @@ impl KubeCluster {
 
     /// The API server URL, e.g. `https://127.0.0.1:41234`.
     pub fn server_url(&self) -> &str {
-        &self.server
+        &self.api.server
     }
 
     /// The admin bearer token (group `system:masters`).
     pub fn token(&self) -> &str {
-        &self.token
+        &self.api.token
     }
 
+    /// A clonable, `Send` handle on the API for other threads.
+    pub fn api(&self) -> KubeApi {
+        self.api.clone()
+    }
+}
+
+impl std::ops::Deref for KubeCluster {
+    type Target = KubeApi;
+
+    fn deref(&self) -> &KubeApi {
+        &self.api
+    }
+}
+
+impl KubeApi {
     /// Creates a Node and then, as a kubelet would, sets its `status.nodeInfo` and a `Ready`
     /// condition. Returns the node as stored.
     pub fn create_node(&self, name: &str, info: &NodeInfo) -> Result<Value, Error> {
@@ -352,18 +385,13 @@ impl KubeCluster {
         self.request("DELETE", path, None)
     }
 
-    /// Stops kube-apiserver and etcd and removes their state. Idempotent.
-    pub fn stop(&mut self) {
-        if std::mem::take(&mut self.running) {
-            stop_script(self.dir.path());
-        }
-    }
-
-    fn merge_patch(&self, path: &str, body: Value) -> Result<Value, Error> {
+    /// Applies a JSON merge patch to an API path (e.g. a `/status` subresource).
+    pub fn merge_patch(&self, path: &str, body: Value) -> Result<Value, Error> {
         self.send("PATCH", path, Some(body), "application/merge-patch+json")
     }
 
-    fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Error> {
+    /// Sends a JSON request; any status but 2xx is an [`Error::Api`].
+    pub fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Error> {
         self.send(method, path, body, "application/json")
     }
 
@@ -482,6 +510,15 @@ fn agent_trusting(ca_pem: &[u8]) -> Result<ureq::Agent, Error> {
         .new_agent())
 }
 
+impl KubeCluster {
+    /// Stops kube-apiserver and etcd and removes their state. Idempotent.
+    pub fn stop(&mut self) {
+        if std::mem::take(&mut self.running) {
+            stop_script(self.dir.path());
+        }
+    }
+}
+
 impl Drop for KubeCluster {
     fn drop(&mut self) {
         self.stop();
@@ -492,7 +529,7 @@ impl std::fmt::Debug for KubeCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The token is left out: Debug output ends up in test logs.
         f.debug_struct("KubeCluster")
-            .field("server", &self.server)
+            .field("server", &self.api.server)
             .field("dir", &self.dir.path())
             .field("running", &self.running)
             .finish_non_exhaustive()

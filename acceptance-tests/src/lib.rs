@@ -24,6 +24,7 @@
 pub mod coder;
 mod diagnostics;
 mod error;
+pub mod installer_double;
 mod json;
 pub mod kube;
 mod process;

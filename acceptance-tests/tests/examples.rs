@@ -96,6 +96,38 @@ fn cluster_check_example_applies_against_a_real_api_server() {
 }
 
 #[test]
+fn sysbox_example_installs_and_uninstalls_against_a_real_api_server() {
+    use acceptance_tests::installer_double::InstallerDouble;
+    use acceptance_tests::kube::{KubeCluster, NodeInfo};
+
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        for name in ["cvm-1", "cvm-2"] {
+            cluster.create_node(name, &NodeInfo::ubuntu_22_04())?;
+            cluster.label_node(name, "example.com/cvm", Some("true"))?;
+        }
+        // The test cluster has no kubelets: the double plays the installer's pods.
+        let _installer = InstallerDouble::start(cluster.api());
+        let mut wd = Workdir::new(tf)?;
+        wd.env(
+            "KUBECONFIG",
+            &cluster.kubeconfig_path().display().to_string(),
+        );
+        wd.config(REQUIRED_PROVIDERS)?;
+        wd.write_file(
+            "example.tf",
+            &read("examples/resources/cvm_sysbox/resource.tf"),
+        )?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let ready = wd.show()?.output("nodes_ready_for_cvms")?;
+        assert_eq!(ready, serde_json::json!(["cvm-1", "cvm-2"]));
+        wd.destroy()?;
+        Ok(())
+    });
+}
+
+#[test]
 fn function_examples_apply_cleanly() {
     acc::run_where(
         Terraform::supports_functions,
@@ -141,6 +173,14 @@ fn docs_pages_show_their_examples_verbatim() {
         (
             "docs/data-sources/cluster_check.md",
             "examples/data-sources/cvm_cluster_check/data-source.tf",
+        ),
+        (
+            "docs/resources/sysbox.md",
+            "examples/resources/cvm_sysbox/resource.tf",
+        ),
+        (
+            "docs/resources/sysbox.md",
+            "examples/resources/cvm_sysbox/import.sh",
         ),
         (
             "docs/functions/sysbox_supported.md",

@@ -20,6 +20,7 @@ use crate::functions::sysbox_supported::SysboxSupported;
 use crate::kube::{KubeClientCell, KubeError, KubeSettings};
 use crate::resources::registry::RegistryResource;
 use crate::resources::settings::Settings;
+use crate::resources::sysbox::SysboxResource;
 
 /// The `cvm` provider.
 #[derive(Debug, Default)]
@@ -119,6 +120,17 @@ impl ProviderData {
     /// configured.
     pub async fn kube(&self) -> Result<::kube::Client, KubeError> {
         self.kube_client.get_or_build(&self.kube).await
+    }
+
+    /// The Kubernetes client for one operation: its calls are retried
+    /// until `deadline` and end when `cancel` fires.
+    pub async fn kube_cluster(
+        &self,
+        deadline: std::time::Instant,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<crate::kube::Cluster, KubeError> {
+        let (client, server) = self.kube_client.get_with_server(&self.kube).await?;
+        Ok(crate::kube::Cluster::new(client, server, deadline, cancel))
     }
 
     /// The Coder client; fails with what to set when the URL or token is
@@ -317,6 +329,7 @@ impl Provider for CvmProvider {
         vec![
             ResourceHandle::new(Settings),
             ResourceHandle::new(RegistryResource),
+            ResourceHandle::new(SysboxResource),
         ]
     }
 

@@ -283,23 +283,43 @@ pub async fn build_client(
     settings: &KubeSettings,
     env: &KubeEnvironment,
 ) -> Result<::kube::Client, KubeError> {
+    Ok(build_client_for(settings, env).await?.0)
+}
+
+/// Like [`build_client`], also returning the API server URL (for errors).
+async fn build_client_for(
+    settings: &KubeSettings,
+    env: &KubeEnvironment,
+) -> Result<(::kube::Client, String), KubeError> {
     let config = resolve_config(settings, env).await?;
     let server = config.cluster_url.to_string();
-    ::kube::Client::try_from(config).map_err(|source| KubeError::Client { server, source })
+    let client = ::kube::Client::try_from(config).map_err(|source| KubeError::Client {
+        server: server.clone(),
+        source,
+    })?;
+    Ok((client, server.trim_end_matches('/').to_owned()))
 }
 
 /// A Kubernetes client built on first use and shared afterwards, so that a
 /// provider without Kubernetes settings works until a resource needs them.
 #[derive(Default)]
-pub struct KubeClientCell(OnceCell<::kube::Client>);
+pub struct KubeClientCell(OnceCell<(::kube::Client, String)>);
 
 impl KubeClientCell {
     /// The client, built from `settings` and the process environment the
     /// first time. A failure is not cached: the next call tries again.
     pub async fn get_or_build(&self, settings: &KubeSettings) -> Result<::kube::Client, KubeError> {
+        Ok(self.get_with_server(settings).await?.0)
+    }
+
+    /// The client and the URL of its API server.
+    pub async fn get_with_server(
+        &self,
+        settings: &KubeSettings,
+    ) -> Result<(::kube::Client, String), KubeError> {
         let env = KubeEnvironment::from_process();
         self.0
-            .get_or_try_init(|| build_client(settings, &env))
+            .get_or_try_init(|| build_client_for(settings, &env))
             .await
             .cloned()
     }

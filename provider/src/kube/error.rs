@@ -97,6 +97,51 @@ pub enum KubeError {
         #[source]
         source: ::kube::Error,
     },
+    /// The API server refused a request (RBAC, validation, conflict...).
+    #[error("{action} failed: the API server answered {code} {reason}: {message}")]
+    Refused {
+        /// What the provider was doing, e.g. `applying DaemonSet kube-system/sysbox-deploy-k8s`.
+        action: String,
+        /// HTTP status code.
+        code: u16,
+        /// The `Status` reason, e.g. `Forbidden`.
+        reason: String,
+        /// The `Status` message.
+        message: String,
+    },
+    /// A request could not be made or answered in a way the client
+    /// understands, and retrying would not help.
+    #[error("{action} failed: {message}")]
+    Request {
+        /// What the provider was doing.
+        action: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The API server did not answer (connection refused, resets, 5xx,
+    /// throttling) until the operation's deadline passed.
+    #[error(
+        "the Kubernetes API server at {server} did not answer while {action}: retried {attempts} \
+         time(s) over {waited}; the last error was: {last}"
+    )]
+    Unreachable {
+        /// The API server URL.
+        server: String,
+        /// What the provider was doing.
+        action: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// How long the attempts took, e.g. `40s`.
+        waited: String,
+        /// The last failure.
+        last: String,
+    },
+    /// Terraform asked the provider to stop.
+    #[error("Terraform asked the provider to stop while {action}")]
+    Cancelled {
+        /// What the provider was doing.
+        action: String,
+    },
 }
 
 fn default_file_note(path: Option<&std::path::Path>) -> String {
@@ -160,6 +205,23 @@ impl ToDiagnostic for KubeError {
                  no current context.",
             ),
             Self::Client { .. } => ("Cannot Create the Kubernetes Client", ""),
+            Self::Refused { code: 401, .. } => (
+                "Kubernetes Authentication Failed",
+                " Check the token or client certificate in the provider's kubernetes block or kubeconfig.",
+            ),
+            Self::Refused { code: 403, .. } => (
+                "Kubernetes Permission Denied",
+                " Grant the provider's Kubernetes identity the permission named above (the \
+                 cvm_sysbox documentation lists the RBAC rules it needs).",
+            ),
+            Self::Refused { .. } => ("Kubernetes API Error", ""),
+            Self::Request { .. } => ("Kubernetes Request Failed", ""),
+            Self::Unreachable { .. } => (
+                "Kubernetes API Server Unreachable",
+                " Check that the API server is up and reachable from where Terraform runs, then \
+                 apply again: what was created so far is kept in state.",
+            ),
+            Self::Cancelled { .. } => ("Operation Cancelled", ""),
         };
         let detail = format!("{}.{advice}", capitalise(&error_chain(self)));
         let diagnostic = Diagnostic::error(summary, detail);

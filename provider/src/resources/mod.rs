@@ -2,6 +2,7 @@
 
 pub mod registry;
 pub mod settings;
+pub mod sysbox;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -5,4 +5,9 @@
 //!   (`sysbox-deploy-k8s`) can run on, as pure rules over the facts a node
 //!   reports in `status.nodeInfo`.
 
+//! * [`installer`] — the installer's Kubernetes objects.
+//! * [`rollout`] — waiting for nodes to report Sysbox running, or gone.
+
 pub mod compatibility;
+pub mod installer;
+pub mod rollout;

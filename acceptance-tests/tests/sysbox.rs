@@ -1,0 +1,379 @@
+//! Acceptance tests for `cvm_sysbox` against a real kube-apiserver, on every available Terraform.
+//!
+//! No kubelet or controller manager runs, so the installer's pods never start: the
+//! [`InstallerDouble`] plays them (and the DaemonSet controller's status), labelling nodes as the
+//! real `sysbox-deploy-k8s` script does. Tests that need the installer to do nothing simply do
+//! not start it.
+
+use std::time::{Duration, Instant};
+
+use acceptance_tests::installer_double::InstallerDouble;
+use acceptance_tests::kube::{KubeCluster, NodeInfo};
+use acceptance_tests::{self as acc, Action, Workdir};
+use serde_json::{Value, json};
+
+fn config(cluster: &KubeCluster, body: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    cvm = {{ source = "cvm-provider/cvm" }}
+  }}
+}}
+provider "cvm" {{
+  kubernetes {{
+    config_path = "{}"
+  }}
+}}
+{body}
+"#,
+        cluster.kubeconfig_path().display()
+    )
+}
+
+fn sysbox(extra: &str) -> String {
+    format!(
+        r#"
+resource "cvm_sysbox" "main" {{
+  node_selector = {{ "example.com/role" = "cvm" }}
+  {extra}
+  timeouts {{
+    create = "2m"
+    update = "2m"
+    delete = "2m"
+  }}
+}}
+"#
+    )
+}
+
+fn cvm_node(cluster: &KubeCluster, name: &str) -> Result<(), acc::Error> {
+    cluster.create_node(name, &NodeInfo::ubuntu_22_04())?;
+    cluster.label_node(name, "example.com/role", Some("cvm"))?;
+    Ok(())
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    let mut all: Vec<String> = value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    all.sort();
+    all
+}
+
+fn exists(cluster: &KubeCluster, path: &str) -> Result<bool, acc::Error> {
+    match cluster.get(path) {
+        Ok(_) => Ok(true),
+        Err(acceptance_tests::kube::Error::Api { status: 404, .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every Sysbox object and label there is, as readable lines; empty when nothing is left.
+fn sysbox_leftovers(cluster: &KubeCluster) -> Result<Vec<String>, acc::Error> {
+    let mut left = Vec::new();
+    for path in [
+        "/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-deploy-k8s",
+        "/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-cleanup-k8s",
+        "/apis/node.k8s.io/v1/runtimeclasses/sysbox-runc",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/sysbox-node-labeler",
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/sysbox-label-node-rb",
+        "/api/v1/namespaces/kube-system/serviceaccounts/sysbox-label-node",
+        "/api/v1/namespaces/kube-system/configmaps/sysbox-operational-attributes",
+    ] {
+        if exists(cluster, path)? {
+            left.push(path.to_owned());
+        }
+    }
+    let nodes = cluster.get("/api/v1/nodes")?;
+    for node in nodes["items"].as_array().into_iter().flatten() {
+        for (key, value) in node["metadata"]["labels"].as_object().into_iter().flatten() {
+            if key.starts_with("sysbox-") {
+                left.push(format!("node {}: {key}={value}", node["metadata"]["name"]));
+            }
+        }
+    }
+    Ok(left)
+}
+
+fn install_image(cluster: &KubeCluster) -> Result<Value, acc::Error> {
+    let ds = cluster.get("/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-deploy-k8s")?;
+    Ok(ds["spec"]["template"]["spec"]["containers"][0]["image"].clone())
+}
+
+#[test]
+fn create_update_import_drift_and_destroy() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a")?;
+        cvm_node(&cluster, "cvm-b")?;
+        cluster.create_node("other", &NodeInfo::ubuntu_22_04())?;
+        let double = InstallerDouble::start(cluster.api());
+        let wd = Workdir::new(tf)?;
+
+        // Create: objects applied, targets labelled, waited for.
+        wd.config(&config(&cluster, &sysbox("")))?;
+        wd.apply()?;
+        let state = wd.show()?;
+        let main = state.resource("cvm_sysbox.main")?;
+        assert_eq!(strings(&main.get("ready_nodes")?), ["cvm-a", "cvm-b"]);
+        assert_eq!(main.str("runtime_class_name")?, "sysbox-runc");
+        assert_eq!(main.str("id")?, "kube-system");
+        assert_eq!(
+            main.get("installed_objects")?.as_array().map(Vec::len),
+            Some(6)
+        );
+        for node in ["cvm-a", "cvm-b"] {
+            let labels = cluster.node_labels(node)?;
+            assert_eq!(labels["sysbox-install"], "yes", "{node}");
+            assert_eq!(labels["sysbox-runtime"], "running", "{node}");
+        }
+        assert!(!cluster.node_labels("other")?.contains_key("sysbox-install"));
+        let ds =
+            cluster.get("/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-deploy-k8s")?;
+        let managers: Vec<&str> = ds["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["operation"] == "Apply")
+            .filter_map(|f| f["manager"].as_str())
+            .collect();
+        assert_eq!(
+            managers,
+            ["terraform-provider-cvm"],
+            "one server-side apply manager"
+        );
+        assert_eq!(
+            install_image(&cluster)?,
+            json!("registry.nestybox.com/nestybox/sysbox-deploy-k8s:v0.7.1-0")
+        );
+        let rc = cluster.get("/apis/node.k8s.io/v1/runtimeclasses/sysbox-runc")?;
+        assert_eq!(
+            rc["scheduling"]["nodeSelector"],
+            json!({"sysbox-runtime": "running"})
+        );
+        wd.assert_plan_empty()?;
+
+        // Update: a new image rolls the DaemonSet and every node installs again.
+        let image =
+            r#"installer_image = "registry.example.com/nestybox/sysbox-deploy-k8s:v0.7.1-0""#;
+        wd.config(&config(&cluster, &sysbox(image)))?;
+        assert_eq!(wd.plan()?.actions("cvm_sysbox.main")?, vec!["update"]);
+        let before = double.journal().len();
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        assert_eq!(
+            install_image(&cluster)?,
+            json!("registry.example.com/nestybox/sysbox-deploy-k8s:v0.7.1-0")
+        );
+        let reinstalls = double.journal()[before..]
+            .iter()
+            .filter(|l| l.contains("installer pod started (generation 2)"))
+            .count();
+        assert_eq!(
+            reinstalls,
+            2,
+            "both nodes reinstalled: {:?}",
+            double.journal()
+        );
+
+        // Update: a node added by name is labelled; taken out again, it is unlabelled.
+        let with_other = format!("{image}\n  nodes = [\"other\"]");
+        wd.config(&config(&cluster, &sysbox(&with_other)))?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        assert_eq!(
+            strings(&wd.show()?.resource("cvm_sysbox.main")?.get("ready_nodes")?),
+            ["cvm-a", "cvm-b", "other"]
+        );
+        assert_eq!(cluster.node_labels("other")?["sysbox-install"], "yes");
+        wd.config(&config(&cluster, &sysbox(image)))?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        assert!(!cluster.node_labels("other")?.contains_key("sysbox-install"));
+
+        // Drift: an object deleted and a label removed out of band are planned back.
+        cluster.delete("/apis/node.k8s.io/v1/runtimeclasses/sysbox-runc")?;
+        cluster.label_node("cvm-b", "sysbox-install", None)?;
+        let plan = wd.plan()?;
+        assert_eq!(plan.actions("cvm_sysbox.main")?, vec!["update"]);
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        assert!(exists(
+            &cluster,
+            "/apis/node.k8s.io/v1/runtimeclasses/sysbox-runc"
+        )?);
+        assert_eq!(cluster.node_labels("cvm-b")?["sysbox-install"], "yes");
+
+        // Import by namespace: the nodes come back by name, not by selector.
+        wd.import_and_compare(
+            "cvm_sysbox.main",
+            "kube-system",
+            &["node_selector", "nodes"],
+        )?;
+
+        // Destroy: the documented uninstall, and nothing is left.
+        wd.destroy()?;
+        let journal = double.journal();
+        assert!(
+            journal.iter().any(|l| l == "cvm-a: cleanup pod started"),
+            "the cleanup DaemonSet ran: {journal:?}"
+        );
+        assert_eq!(sysbox_leftovers(&cluster)?, Vec::<String>::new());
+        Ok(())
+    });
+}
+
+#[test]
+fn without_the_installer_apply_times_out_naming_each_node_and_keeps_state() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a")?;
+        cluster.label_node("cvm-a", "sysbox-runtime", Some("installing"))?;
+        cvm_node(&cluster, "cvm-b")?;
+        let wd = Workdir::new(tf)?;
+        let body = r#"
+resource "cvm_sysbox" "main" {
+  node_selector = { "example.com/role" = "cvm" }
+  timeouts {
+    create = "8s"
+  }
+}
+"#;
+        wd.config(&config(&cluster, body))?;
+        wd.expect_error(
+            Action::Apply,
+            r"Sysbox is not running on 2 of 2 target node\(s\) after \d+s: cvm-a \(sysbox-runtime=installing\), cvm-b \(no sysbox-runtime label\)",
+        )?;
+        // The objects exist and are in state (tainted), so the next apply or destroy finds them.
+        let state = wd.show()?;
+        let main = state.resource("cvm_sysbox.main")?;
+        assert_eq!(
+            main.get("installed_objects")?.as_array().map(Vec::len),
+            Some(6)
+        );
+        assert!(exists(
+            &cluster,
+            "/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-deploy-k8s"
+        )?);
+        let plan = wd.plan()?;
+        assert_eq!(plan.actions("cvm_sysbox.main")?, vec!["delete", "create"]);
+
+        // No node runs Sysbox, so destroy has nothing to clean up on nodes.
+        cluster.label_node("cvm-a", "sysbox-runtime", None)?;
+        wd.destroy()?;
+        assert_eq!(sysbox_leftovers(&cluster)?, Vec::<String>::new());
+        Ok(())
+    });
+}
+
+#[test]
+fn plan_time_checks_refuse_strict_namespaces_and_unsupported_nodes() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a")?;
+        for level in ["baseline", "restricted"] {
+            cluster.create_namespace(
+                &format!("strict-{level}"),
+                &[("pod-security.kubernetes.io/enforce", level)],
+            )?;
+        }
+        let wd = Workdir::new(tf)?;
+        for level in ["baseline", "restricted"] {
+            let body = format!(
+                r#"
+resource "cvm_sysbox" "main" {{
+  namespace     = "strict-{level}"
+  node_selector = {{ "example.com/role" = "cvm" }}
+}}
+"#
+            );
+            wd.config(&config(&cluster, &body))?;
+            wd.expect_error(
+                Action::Plan,
+                &format!(r#"(?i)Namespace Refuses Privileged Pods.*namespace "strict-{level}" enforces the "{level}" Pod Security Standard"#),
+            )?;
+        }
+
+        // An Amazon Linux 2 node among the targets: an error naming it and why...
+        cluster.create_node(
+            "al2",
+            &NodeInfo {
+                os_image: "Amazon Linux 2".to_owned(),
+                kernel_version: "5.10.228-219.884.amzn2.x86_64".to_owned(),
+                ..NodeInfo::ubuntu_22_04()
+            },
+        )?;
+        cluster.label_node("al2", "example.com/role", Some("cvm"))?;
+        wd.config(&config(&cluster, &sysbox("")))?;
+        let stderr = wd.expect_error(
+            Action::Plan,
+            r#"Node Cannot Run Sysbox.*Node "al2" cannot run Sysbox"#,
+        )?;
+        assert!(stderr.contains("node_selector"), "{stderr}");
+        assert!(!stderr.contains("\"cvm-a\""), "{stderr}");
+
+        // ...which allow_unsupported_nodes turns into a warning.
+        wd.config(&config(&cluster, &sysbox("allow_unsupported_nodes = true")))?;
+        let plan = wd.terraform_ok(&["plan", "-input=false", "-no-color"])?;
+        assert!(
+            plan.stdout.contains("Node Cannot Run Sysbox"),
+            "{}",
+            plan.stdout
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn api_server_stopped_during_apply_is_retried_then_reported_and_state_kept() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let mut cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a")?;
+        let mut wd = Workdir::new(tf)?;
+        // The cluster is gone at the end: nothing to destroy with.
+        wd.keep_resources_on_drop();
+        let body = r#"
+resource "cvm_sysbox" "main" {
+  node_selector = { "example.com/role" = "cvm" }
+  timeouts {
+    create = "25s"
+  }
+}
+"#;
+        wd.config(&config(&cluster, body))?;
+        // A thread stops the API server once the installer is applied and the provider waits;
+        // meanwhile this thread runs the apply.
+        let stopper = std::thread::spawn(move || -> Result<KubeCluster, acc::Error> {
+            let started = Instant::now();
+            while !exists(&cluster, "/apis/node.k8s.io/v1/runtimeclasses/sysbox-runc")? {
+                if started.elapsed() > Duration::from_secs(60) {
+                    return Err(acc::Error::Assertion(
+                        "apply never created the objects".into(),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            cluster.stop();
+            Ok(cluster)
+        });
+        let stderr = wd.expect_error(
+            Action::Apply,
+            r"Kubernetes API Server Unreachable.*did not answer while .*: retried \d+ time\(s\) over \d+s",
+        )?;
+        let _cluster = stopper.join().expect("the stopper thread")?;
+        let flat = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("kept in state"), "{stderr}");
+        let state = wd.show()?;
+        let main = state.resource("cvm_sysbox.main")?;
+        assert_eq!(
+            main.get("installed_objects")?.as_array().map(Vec::len),
+            Some(6)
+        );
+        Ok(())
+    });
+}
