@@ -99,6 +99,10 @@ pub enum Error {
     #[error("Kubernetes test cluster: {0}")]
     Kube(#[from] crate::kube::Error),
 
+    /// Starting or driving the moto AWS emulator failed.
+    #[error("moto: {0}")]
+    Moto(#[from] crate::moto::Error),
+
     /// A regular expression given by the test does not compile.
     #[error("invalid regular expression {pattern:?}: {source}")]
     Regex {

@@ -189,6 +189,22 @@ impl KubeCluster {
     /// Fails with [`Error::BinariesMissing`] (naming `scripts/kube-peers build`) when the
     /// binaries have not been built.
     pub fn start() -> Result<KubeCluster, Error> {
+        // The start script picks free ports, which a test running in parallel may take before
+        // etcd or the API server binds them: try again with new ports.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once() {
+                Err(Error::Script(e))
+                    if attempt < 3 && e.to_string().contains("address already in use") =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once() -> Result<KubeCluster, Error> {
         let paths = binary_paths()?;
         let missing: Vec<String> = paths
             .iter()

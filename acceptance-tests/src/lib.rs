@@ -22,11 +22,13 @@
 //! See `acceptance-tests/README.md` for the environment variables.
 
 pub mod coder;
+pub mod demo_stack;
 mod diagnostics;
 mod error;
 pub mod installer_double;
 mod json;
 pub mod kube;
+pub mod moto;
 mod process;
 mod provider;
 mod runner;
@@ -42,7 +44,8 @@ pub use provider::{
 };
 pub use runner::{run, run_where};
 pub use terraform::{
-    CACHE_DIR_ENV, OLDEST_SUPPORTED, PATHS_ENV, Terraform, cache_dir, cached_terraform_path,
-    discover, find_on_path, parse_version, parse_version_json, terraforms, try_terraforms,
+    CACHE_DIR_ENV, OLDEST_SUPPORTED, OPENTOFU_FETCH_COMMAND, PATHS_ENV, Product, Terraform,
+    cache_dir, cached_opentofu_paths, cached_terraform_path, discover, find_on_path, parse_product,
+    parse_version, parse_version_json, terraforms, try_terraforms,
 };
 pub use workdir::{Action, DEFAULT_TIMEOUT, KEEP_ENV, LOG_ENV, TIMEOUT_ENV, Workdir};

@@ -1,7 +1,9 @@
 //! Finding the Terraform binaries the acceptance tests run against.
 //!
 //! By default that is the `terraform` on `PATH` (if it is 1.0 or newer) plus Terraform 1.0.3 from
-//! the cache that `scripts/fetch-terraform` fills. `CVM_TF_PATHS` replaces that list.
+//! the cache that `scripts/fetch-terraform` fills, and OpenTofu where available: the `tofu` on
+//! `PATH` and every `tofu` that `scripts/fetch-opentofu` built into the cache. `CVM_TF_PATHS`
+//! replaces that list.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -25,38 +27,67 @@ pub const OLDEST_SUPPORTED: (u64, u64, u64) = (1, 0, 3);
 /// The command that puts Terraform 1.0.3 into the cache.
 pub const FETCH_COMMAND: &str = "scripts/fetch-terraform";
 
-/// A Terraform binary and its version.
+/// The command that builds OpenTofu's `tofu` into the cache.
+pub const OPENTOFU_FETCH_COMMAND: &str = "scripts/fetch-opentofu";
+
+/// Which implementation of the Terraform CLI a binary is. Both speak the same plugin protocol
+/// and read the same configuration; they differ in version numbers (so in which features a
+/// version has) and in the default registry host of provider addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Product {
+    /// HashiCorp Terraform (`terraform`).
+    #[default]
+    Terraform,
+    /// OpenTofu (`tofu`), the fork of Terraform 1.5.
+    OpenTofu,
+}
+
+impl Product {
+    /// The product's name as its own `version` command prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::Terraform => "Terraform",
+            Product::OpenTofu => "OpenTofu",
+        }
+    }
+
+    /// The registry host a provider source without a host (`cvm-provider/cvm`) resolves to.
+    pub fn default_registry_host(self) -> &'static str {
+        match self {
+            Product::Terraform => "registry.terraform.io",
+            Product::OpenTofu => "registry.opentofu.org",
+        }
+    }
+}
+
+impl fmt::Display for Product {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A Terraform (or OpenTofu) binary and its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terraform {
     /// Absolute (or as given) path of the executable.
     pub path: PathBuf,
     /// `(major, minor, patch)`; pre-release suffixes are dropped.
     pub version: (u64, u64, u64),
+    /// Terraform or OpenTofu; the version numbers of the two are unrelated.
+    pub product: Product,
 }
 
 impl Terraform {
-    /// Runs `<path> version -json` and builds a [`Terraform`] from its answer.
+    /// Runs `<path> version -json` (for the version) and `<path> version` (for the product
+    /// name, which only the human-readable form states) and builds a [`Terraform`] from them.
     pub fn probe(path: &Path) -> Result<Terraform, Error> {
-        let mut command = Command::new(path);
-        command
-            .args(["version", "-json"])
-            .env("CHECKPOINT_DISABLE", "1");
-        let description = format!("{} version -json", path.display());
-        let dir = std::env::temp_dir();
-        let output = process::run(command, &description, &dir, Duration::from_secs(60))?;
-        if !output.status.success() {
-            return Err(Error::CommandFailed {
-                command: description,
-                dir,
-                status: output.status.to_string(),
-                stdout: output.stdout,
-                stderr: output.stderr,
-            });
-        }
-        let version = parse_version_json(&output.stdout)?;
+        let json = run_version(path, &["version", "-json"])?;
+        let version = parse_version_json(&json)?;
+        let text = run_version(path, &["version"])?;
         Ok(Terraform {
             path: path.to_path_buf(),
             version,
+            product: parse_product(&text),
         })
     }
 
@@ -66,40 +97,106 @@ impl Terraform {
         format!("{major}.{minor}.{patch}")
     }
 
-    /// Whether this Terraform is `major.minor.patch` or newer.
+    /// Product and version, e.g. `Terraform 1.11.4` or `OpenTofu 1.11.6`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.product, self.version_string())
+    }
+
+    /// A short name for log prefixes and directory names: the version for Terraform
+    /// (`1.11.4`), `tofu-` and the version for OpenTofu (`tofu-1.11.6`).
+    pub fn tag(&self) -> String {
+        match self.product {
+            Product::Terraform => self.version_string(),
+            Product::OpenTofu => format!("tofu-{}", self.version_string()),
+        }
+    }
+
+    /// Whether this binary is OpenTofu rather than HashiCorp Terraform.
+    pub fn is_opentofu(&self) -> bool {
+        self.product == Product::OpenTofu
+    }
+
+    /// The address Terraform gives a provider whose source is written without a host
+    /// (`cvm-provider/cvm` → `registry.terraform.io/cvm-provider/cvm` on Terraform,
+    /// `registry.opentofu.org/cvm-provider/cvm` on OpenTofu): the key of
+    /// `providers schema -json` and the `provider_name` in state and plan JSON.
+    pub fn provider_address(&self, namespace_and_type: &str) -> String {
+        format!(
+            "{}/{namespace_and_type}",
+            self.product.default_registry_host()
+        )
+    }
+
+    /// Whether this binary is `major.minor.patch` or newer. The numbers are the product's own:
+    /// OpenTofu 1.7 is not Terraform 1.7, so feature checks use the `supports_…` methods.
     pub fn at_least(&self, major: u64, minor: u64, patch: u64) -> bool {
         self.version >= (major, minor, patch)
     }
 
-    /// Provider-defined functions (`provider::cvm::…`) need Terraform 1.8.
+    /// Provider-defined functions (`provider::cvm::…`) need Terraform 1.8 or OpenTofu 1.7.
     pub fn supports_functions(&self) -> bool {
-        self.at_least(1, 8, 0)
+        match self.product {
+            Product::Terraform => self.at_least(1, 8, 0),
+            Product::OpenTofu => self.at_least(1, 7, 0),
+        }
     }
 
-    /// Ephemeral resources need Terraform 1.10.
+    /// Ephemeral resources need Terraform 1.10 or OpenTofu 1.11.
     pub fn supports_ephemeral_resources(&self) -> bool {
-        self.at_least(1, 10, 0)
+        match self.product {
+            Product::Terraform => self.at_least(1, 10, 0),
+            Product::OpenTofu => self.at_least(1, 11, 0),
+        }
     }
 
-    /// Write-only attributes need Terraform 1.11.
+    /// Write-only attributes need Terraform 1.11 or OpenTofu 1.11.
     pub fn supports_write_only(&self) -> bool {
         self.at_least(1, 11, 0)
     }
 
-    /// The built-in `terraform_data` resource needs Terraform 1.4.
+    /// The built-in `terraform_data` resource needs Terraform 1.4; every OpenTofu (1.6 and
+    /// later) has it.
     pub fn supports_terraform_data(&self) -> bool {
-        self.at_least(1, 4, 0)
+        match self.product {
+            Product::Terraform => self.at_least(1, 4, 0),
+            Product::OpenTofu => true,
+        }
     }
 }
 
 impl fmt::Display for Terraform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Terraform {} ({})",
-            self.version_string(),
-            self.path.display()
-        )
+        write!(f, "{} ({})", self.label(), self.path.display())
+    }
+}
+
+/// Runs `<path> <args>` (a `version` command) and returns its stdout; a failure is an error.
+fn run_version(path: &Path, args: &[&str]) -> Result<String, Error> {
+    let mut command = Command::new(path);
+    command.args(args).env("CHECKPOINT_DISABLE", "1");
+    let description = format!("{} {}", path.display(), args.join(" "));
+    let dir = std::env::temp_dir();
+    let output = process::run(command, &description, &dir, Duration::from_secs(60))?;
+    if !output.status.success() {
+        return Err(Error::CommandFailed {
+            command: description,
+            dir,
+            status: output.status.to_string(),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        });
+    }
+    Ok(output.stdout)
+}
+
+/// Tells the product from the output of `<binary> version`: OpenTofu's first line is
+/// `OpenTofu v1.x.y`, Terraform's `Terraform v1.x.y`. Anything else is taken for Terraform.
+pub fn parse_product(version_output: &str) -> Product {
+    let first = version_output.trim_start().lines().next().unwrap_or("");
+    if first.starts_with("OpenTofu ") {
+        Product::OpenTofu
+    } else {
+        Product::Terraform
     }
 }
 
@@ -156,6 +253,21 @@ pub fn cached_terraform_path(cache_dir: &Path) -> PathBuf {
         .join("terraform")
 }
 
+/// Every `tofu` that `scripts/fetch-opentofu` built into `cache_dir`
+/// (`<cache_dir>/opentofu/<version>/tofu`), in no particular order; empty if there is none.
+pub fn cached_opentofu_paths(cache_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(cache_dir.join("opentofu")) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("tofu"))
+        .filter(|candidate| candidate.is_file())
+        .collect();
+    paths.sort();
+    paths
+}
+
 /// Looks `name` up in a `PATH`-style list of directories.
 pub fn find_on_path(name: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
     std::env::split_paths(path_var?)
@@ -167,10 +279,14 @@ pub fn find_on_path(name: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
 ///
 /// * `override_paths`: the value of `CVM_TF_PATHS`; if non-empty, exactly these binaries are
 ///   used, and every one must work.
-/// * otherwise `terraform` from `path_var` (ignored if older than 1.0; an error if absent) and
-///   1.0.3 from `cache_dir` (an error if absent). Duplicates of the same version are dropped.
+/// * otherwise `terraform` from `path_var` (ignored if older than 1.0; an error if absent),
+///   1.0.3 from `cache_dir` (an error if absent), and OpenTofu if there is any: `tofu` from
+///   `path_var` and every `tofu` built into `cache_dir` by `scripts/fetch-opentofu` (none is
+///   not an error; one that does not run is). Duplicates of the same product and version are
+///   dropped.
 ///
-/// The result is sorted newest first.
+/// The result lists Terraform first, newest first, then OpenTofu, newest first: the first entry
+/// is the newest Terraform whenever there is one.
 pub fn discover(
     override_paths: Option<&str>,
     path_var: Option<&OsStr>,
@@ -232,9 +348,23 @@ pub fn discover(
             });
         }
         found.push(oldest);
+
+        let opentofu_on_path = find_on_path("tofu", path_var);
+        for tofu in opentofu_on_path
+            .into_iter()
+            .chain(cached_opentofu_paths(cache_dir))
+        {
+            let probed = Terraform::probe(&tofu).map_err(|e| Error::Discovery {
+                reason: format!("OpenTofu `{}` does not work: {e}", tofu.display()),
+                fix: format!(
+                    "delete it and run `{OPENTOFU_FETCH_COMMAND}` again (or remove it from PATH)"
+                ),
+            })?;
+            found.push(probed);
+        }
     }
-    found.sort_by_key(|t| std::cmp::Reverse(t.version));
-    found.dedup_by(|a, b| a.version == b.version);
+    found.sort_by_key(|t| (t.product, std::cmp::Reverse(t.version)));
+    found.dedup_by(|a, b| a.product == b.product && a.version == b.version);
     if found.is_empty() {
         return Err(Error::Discovery {
             reason: "no Terraform found".to_string(),
@@ -244,7 +374,7 @@ pub fn discover(
     Ok(found)
 }
 
-/// Every available Terraform, discovered once per test process from the environment
+/// Every available Terraform and OpenTofu, discovered once per test process from the environment
 /// (`CVM_TF_PATHS`, `PATH`, `CVM_CACHE_DIR`). The error says what is missing and how to fix it.
 pub fn try_terraforms() -> Result<Vec<Terraform>, Error> {
     static FOUND: OnceLock<Result<Vec<Terraform>, (String, String)>> = OnceLock::new();
@@ -261,7 +391,7 @@ pub fn try_terraforms() -> Result<Vec<Terraform>, Error> {
         .map_err(|(reason, fix)| Error::Discovery { reason, fix })
 }
 
-/// Every available Terraform, newest first.
+/// Every available Terraform (newest first), then every available OpenTofu (newest first).
 ///
 /// # Panics
 ///

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::json::{Plan, State, flatten};
 use crate::process::{self, CommandOutput};
 use crate::provider::{PROVIDER_SOURCE, provider_binary};
-use crate::terraform::Terraform;
+use crate::terraform::{Product, Terraform};
 
 /// Default time one Terraform command may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -102,7 +102,7 @@ impl Workdir {
         overrides: &[(&str, &Path)],
     ) -> Result<Workdir, Error> {
         let dir = tempfile::Builder::new()
-            .prefix(&format!("cvm-acc-{}-", terraform.version_string()))
+            .prefix(&format!("cvm-acc-{}-", terraform.tag()))
             .tempdir()
             .map_err(|e| Error::io("creating a temporary working directory", e))?;
         let path = dir.path().to_path_buf();
@@ -124,7 +124,10 @@ impl Workdir {
             destroy_on_drop: true,
             plans: Cell::new(0),
         };
-        workdir.write_file(CLI_CONFIG_FILE, &cli_config(&workdir.overrides))?;
+        workdir.write_file(
+            CLI_CONFIG_FILE,
+            &cli_config(&workdir.overrides, terraform.product),
+        )?;
         if let Ok(level) = std::env::var(LOG_ENV)
             && !level.trim().is_empty()
         {
@@ -141,6 +144,18 @@ impl Workdir {
     /// The Terraform this directory runs.
     pub fn terraform(&self) -> &Terraform {
         &self.terraform
+    }
+
+    /// The full address of the provider under test as this directory's Terraform names it in
+    /// `providers schema -json`, state and plans when the configuration says
+    /// `source = "cvm-provider/cvm"`: `registry.terraform.io/cvm-provider/cvm` on Terraform,
+    /// `registry.opentofu.org/cvm-provider/cvm` on OpenTofu.
+    pub fn provider_address(&self) -> String {
+        let host = Product::Terraform.default_registry_host();
+        let namespace_and_type = PROVIDER_SOURCE
+            .strip_prefix(&format!("{host}/"))
+            .unwrap_or(PROVIDER_SOURCE);
+        self.terraform.provider_address(namespace_and_type)
     }
 
     /// Sets an environment variable for every later Terraform command (and so for the provider
@@ -173,6 +188,13 @@ impl Workdir {
     pub fn keep_resources_on_drop(&mut self) -> &mut Self {
         self.destroy_on_drop = false;
         self
+    }
+
+    /// Replaces the CLI configuration (the file `TF_CLI_CONFIG_FILE` names) with `text`, e.g. a
+    /// `provider_installation` block with a `filesystem_mirror` instead of `dev_overrides`, to
+    /// install the provider as users do. Use with [`Workdir::with_overrides`] and no overrides.
+    pub fn set_cli_config(&self, text: &str) -> Result<PathBuf, Error> {
+        self.write_file(CLI_CONFIG_FILE, text)
     }
 
     /// Writes `hcl` as the configuration (`main.tf`), replacing the previous one.
@@ -214,10 +236,7 @@ impl Workdir {
             Err(e) => format!("error: {}", first_line(&e.to_string())),
         };
         // Visible with `--nocapture` or when the test fails.
-        eprintln!(
-            "[acc {}] {description}: {outcome}",
-            self.terraform.version_string()
-        );
+        eprintln!("[acc {}] {description}: {outcome}", self.terraform.tag());
         result
     }
 
@@ -233,11 +252,7 @@ impl Workdir {
 
     fn failed(&self, args: &[&str], output: CommandOutput) -> Error {
         Error::CommandFailed {
-            command: format!(
-                "terraform {} [Terraform {}]",
-                args.join(" "),
-                self.terraform.version_string()
-            ),
+            command: format!("terraform {} [{}]", args.join(" "), self.terraform.label()),
             dir: self.path.clone(),
             status: output.status.to_string(),
             stdout: output.stdout,
@@ -294,8 +309,8 @@ impl Workdir {
             return Ok(());
         }
         let mut message = format!(
-            "expected an empty plan after apply on Terraform {}, but it has {} change(s):\n",
-            self.terraform.version_string(),
+            "expected an empty plan after apply on {}, but it has {} change(s):\n",
+            self.terraform.label(),
             pending.len()
         );
         for change in &pending {
@@ -386,9 +401,9 @@ impl Workdir {
             Ok(())
         } else {
             Err(Error::Assertion(format!(
-                "importing {address} by id {id:?} on Terraform {} gave different attributes \
+                "importing {address} by id {id:?} on {} gave different attributes \
                  (ignoring {ignore:?} and timeouts):\n{differences}",
-                self.terraform.version_string()
+                self.terraform.label()
             )))
         }
     }
@@ -423,11 +438,7 @@ impl Workdir {
         })?;
         let args = action.args();
         let output = self.terraform_raw(args)?;
-        let command = format!(
-            "terraform {} [Terraform {}]",
-            args.join(" "),
-            self.terraform.version_string()
-        );
+        let command = format!("terraform {} [{}]", args.join(" "), self.terraform.label());
         if output.status.success() {
             return Err(Error::Assertion(format!(
                 "expected `{command}` to fail with an error matching /{pattern}/, but it succeeded\n\
@@ -492,7 +503,7 @@ impl Drop for Workdir {
         if self.destroy_on_drop && self.state_has_managed_resources() {
             eprintln!(
                 "[acc {}] cleaning up: destroying what {} still manages",
-                self.terraform.version_string(),
+                self.terraform.tag(),
                 self.path.display()
             );
             if let Err(e) = self.destroy() {
@@ -510,11 +521,28 @@ impl Drop for Workdir {
 
 /// The CLI configuration: `dev_overrides` for the given providers, everything else installed
 /// directly, and no plugin cache.
-fn cli_config(overrides: &[(String, PathBuf)]) -> String {
+///
+/// OpenTofu resolves a source without a host (`cvm-provider/cvm`) to `registry.opentofu.org`,
+/// so for OpenTofu every override on `registry.terraform.io` is also written for the same
+/// provider on `registry.opentofu.org`; configurations then work unchanged on both.
+fn cli_config(overrides: &[(String, PathBuf)], product: Product) -> String {
+    let terraform_host = Product::Terraform.default_registry_host();
+    let mut entries: Vec<(String, &PathBuf)> = Vec::new();
+    for (source, dir) in overrides {
+        entries.push((source.clone(), dir));
+        if product == Product::OpenTofu
+            && let Some(rest) = source.strip_prefix(&format!("{terraform_host}/"))
+        {
+            let own = format!("{}/{rest}", product.default_registry_host());
+            if !overrides.iter().any(|(other, _)| *other == own) {
+                entries.push((own, dir));
+            }
+        }
+    }
     let mut text = String::from("provider_installation {\n");
-    if !overrides.is_empty() {
+    if !entries.is_empty() {
         text.push_str("  dev_overrides {\n");
-        for (source, dir) in overrides {
+        for (source, dir) in &entries {
             let _ = writeln!(
                 text,
                 "    \"{}\" = \"{}\"",

@@ -127,6 +127,109 @@ fn sysbox_example_installs_and_uninstalls_against_a_real_api_server() {
     });
 }
 
+/// The AWS examples on moto: the cluster, network and role come from moto, and Canonical's AMI
+/// parameters are copied under a test prefix (moto refuses names under `/aws`), which the examples
+/// take as a variable.
+#[test]
+fn aws_examples_apply_against_moto() {
+    use acceptance_tests::moto::Moto;
+
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let moto = Moto::start()?;
+        let fixture = moto.create_cluster_fixture("demo", "1.33")?;
+        let prefix = "/test/canonical/ubuntu";
+        moto.put_parameter(
+            &format!("{prefix}/eks/22.04/1.33/stable/current/amd64/hvm/ebs-gp2/ami-id"),
+            "ami-0123456789abcdef0",
+            None,
+        )?;
+        moto.put_parameter(
+            &format!("{prefix}/eks/24.04/1.33/stable/current/arm64/hvm/ebs-gp3/ami-id"),
+            "ami-0fedcba9876543210",
+            None,
+        )?;
+        let subnets: Vec<String> = fixture
+            .network
+            .subnet_ids
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect();
+        let vars = format!(
+            "cluster_name = {:?}\nnode_role_arn = {:?}\nsubnet_ids = [{}]\nami_parameter_prefix = {prefix:?}\n",
+            fixture.cluster_name,
+            fixture.node_role_arn,
+            subnets.join(", ")
+        );
+        for (example, only_vars) in [
+            ("examples/data-sources/cvm_ubuntu_ami/data-source.tf", true),
+            ("examples/resources/cvm_nodegroup/resource.tf", false),
+        ] {
+            let mut wd = Workdir::new(tf)?;
+            for (key, value) in moto.aws_env() {
+                wd.env(key, &value);
+            }
+            wd.config(REQUIRED_PROVIDERS)?;
+            wd.write_file("example.tf", &read(example))?;
+            let vars = if only_vars {
+                format!("ami_parameter_prefix = {prefix:?}\n")
+            } else {
+                vars.clone()
+            };
+            wd.write_file("terraform.tfvars", &vars)?;
+            wd.apply()?;
+            wd.assert_plan_empty()?;
+            wd.destroy()?;
+        }
+        assert!(moto.list_nodegroups("demo")?.is_empty());
+        Ok(())
+    });
+}
+
+/// `examples/complete` against the demo's local stack (what `scripts/demo` runs): plan, apply,
+/// an empty re-plan, and a destroy that leaves nothing behind.
+#[test]
+fn complete_example_applies_against_the_local_stack() {
+    use acceptance_tests::demo_stack::{CLUSTER_NAME, DemoStack};
+
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let stack = DemoStack::start()?;
+        let mut wd = Workdir::new(tf)?;
+        for (key, value) in stack.env() {
+            wd.env(&key, &value);
+        }
+        wd.write_file("main.tf", &read("examples/complete/main.tf"))?;
+        wd.write_file("terraform.tfvars", &stack.tfvars())?;
+        let plan = wd.plan()?;
+        assert_eq!(plan.actions("cvm_sysbox.cvm")?, vec!["create"]);
+        wd.apply()?;
+        let state = wd.show()?;
+        assert_eq!(
+            state.output("nodes_ready_for_cvms")?,
+            serde_json::json!(["cvm-nodes-0", "cvm-nodes-1"]),
+            "joiner: {:?}",
+            stack.joiner_journal()
+        );
+        assert_eq!(state.output("coder_cvms_enabled")?, serde_json::json!(true));
+        assert_eq!(
+            state.output("runtime_class")?,
+            serde_json::json!("sysbox-runc")
+        );
+        let summary = state.output("cluster_check")?;
+        assert!(
+            summary
+                .as_str()
+                .is_some_and(|s| s.starts_with("2 of 2 node(s)")),
+            "{summary}"
+        );
+        wd.assert_plan_empty()?;
+        wd.destroy()?;
+        assert!(stack.moto.list_nodegroups(CLUSTER_NAME)?.is_empty());
+        let settings = stack.coder.settings()?;
+        assert_eq!(settings["enable_container_vms"], serde_json::json!(false));
+        Ok(())
+    });
+}
+
 #[test]
 fn function_examples_apply_cleanly() {
     acc::run_where(
@@ -181,6 +284,18 @@ fn docs_pages_show_their_examples_verbatim() {
         (
             "docs/resources/sysbox.md",
             "examples/resources/cvm_sysbox/import.sh",
+        ),
+        (
+            "docs/resources/nodegroup.md",
+            "examples/resources/cvm_nodegroup/resource.tf",
+        ),
+        (
+            "docs/resources/nodegroup.md",
+            "examples/resources/cvm_nodegroup/import.sh",
+        ),
+        (
+            "docs/data-sources/ubuntu_ami.md",
+            "examples/data-sources/cvm_ubuntu_ami/data-source.tf",
         ),
         (
             "docs/functions/sysbox_supported.md",

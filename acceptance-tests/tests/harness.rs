@@ -5,8 +5,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use acceptance_tests::{
-    self as acc, Action, Error, Plan, State, Terraform, Workdir, collapse_whitespace, discover,
-    flatten, parse_version, parse_version_json, strip_ansi, strip_diagnostic_decoration,
+    self as acc, Action, Error, Plan, Product, State, Terraform, Workdir, collapse_whitespace,
+    discover, flatten, parse_product, parse_version, parse_version_json, strip_ansi,
+    strip_diagnostic_decoration,
 };
 use serde_json::json;
 
@@ -40,6 +41,7 @@ fn version_features() {
     let tf = |version| Terraform {
         path: "terraform".into(),
         version,
+        product: Product::Terraform,
     };
     assert!(!tf((1, 0, 3)).supports_functions());
     assert!(tf((1, 8, 0)).supports_functions());
@@ -48,6 +50,37 @@ fn version_features() {
     assert!(tf((1, 11, 4)).at_least(1, 11, 4));
     assert!(!tf((1, 11, 4)).at_least(1, 11, 5));
     assert_eq!(tf((1, 0, 3)).version_string(), "1.0.3");
+    assert_eq!(tf((1, 0, 3)).label(), "Terraform 1.0.3");
+    assert!(!tf((1, 0, 3)).is_opentofu());
+
+    // OpenTofu numbers its releases independently of Terraform.
+    let tofu = |version| Terraform {
+        path: "tofu".into(),
+        version,
+        product: Product::OpenTofu,
+    };
+    assert!(tofu((1, 11, 6)).is_opentofu());
+    assert_eq!(tofu((1, 11, 6)).label(), "OpenTofu 1.11.6");
+    assert!(!tofu((1, 6, 2)).supports_functions());
+    assert!(tofu((1, 7, 0)).supports_functions());
+    assert!(!tofu((1, 10, 6)).supports_ephemeral_resources());
+    assert!(tofu((1, 11, 0)).supports_ephemeral_resources());
+    assert!(!tofu((1, 10, 6)).supports_write_only());
+    assert!(tofu((1, 11, 0)).supports_write_only());
+    assert!(tofu((1, 6, 0)).supports_terraform_data());
+    assert_eq!(
+        tofu((1, 11, 6)).provider_address("cvm-provider/cvm"),
+        "registry.opentofu.org/cvm-provider/cvm"
+    );
+    assert_eq!(
+        tf((1, 11, 4)).provider_address("cvm-provider/cvm"),
+        "registry.terraform.io/cvm-provider/cvm"
+    );
+    assert_eq!(
+        parse_product("OpenTofu v1.11.6\non linux_amd64\n"),
+        Product::OpenTofu
+    );
+    assert_eq!(parse_product("Terraform v1.0.3\n"), Product::Terraform);
 }
 
 #[test]
@@ -55,7 +88,17 @@ fn discovery_finds_path_terraform_and_cached_1_0_3() {
     let path_var = std::env::var_os("PATH");
     let found =
         discover(None, path_var.as_deref(), &acc::cache_dir()).unwrap_or_else(|e| panic!("{e}"));
-    let versions: Vec<_> = found.iter().map(|t| t.version).collect();
+    // Terraform comes first; OpenTofu (numbered independently) after it.
+    let products: Vec<_> = found.iter().map(|t| t.product).collect();
+    assert!(
+        products.windows(2).all(|w| w[0] <= w[1]),
+        "Terraform first: {products:?}"
+    );
+    let versions: Vec<_> = found
+        .iter()
+        .filter(|t| !t.is_opentofu())
+        .map(|t| t.version)
+        .collect();
     assert!(
         versions.contains(&acc::OLDEST_SUPPORTED),
         "1.0.3 missing: {versions:?}"
@@ -367,12 +410,11 @@ fn workdir_plans_applies_and_reports_changes() {
         wd.config(r#"output "greeting" { value = "changed" }"#)?;
         let err = wd.assert_plan_empty().unwrap_err().to_string();
         assert!(err.contains("output.greeting: update"), "{err}");
-        assert!(
-            err.contains(&format!("Terraform {}", tf.version_string())),
-            "{err}"
-        );
+        assert!(err.contains(&tf.label()), "{err}");
 
-        assert!(wd.log()?.contains("Terraform version"), "log was captured");
+        // Each product logs its own name: "Terraform version: …" / "OpenTofu version: …".
+        let logged_version = format!("{} version", tf.product.name());
+        assert!(wd.log()?.contains(&logged_version), "log was captured");
         Ok(())
     });
 }
@@ -485,7 +527,7 @@ fn run_reports_the_failing_version() {
     let oldest = all.last().unwrap().clone();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         acc::run(|tf| {
-            if tf.version == oldest.version {
+            if tf.path == oldest.path {
                 Err(format!("broken on {}", tf.version_string()))
             } else {
                 Ok(())

@@ -377,3 +377,47 @@ resource "cvm_sysbox" "main" {
         Ok(())
     });
 }
+
+#[test]
+fn min_ready_nodes_waits_for_nodes_still_joining() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a")?;
+        let _double = InstallerDouble::start(cluster.api());
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &sysbox("min_ready_nodes = 2")))?;
+        // The second node "joins" a few seconds into the apply, as a new node group's would.
+        let api = cluster.api();
+        let joiner = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(4));
+            api.create_node("cvm-b", &NodeInfo::ubuntu_22_04())?;
+            api.label_node("cvm-b", "example.com/role", Some("cvm"))
+        });
+        wd.apply()?;
+        joiner.join().expect("the joiner thread")?;
+        let state = wd.show()?;
+        assert_eq!(
+            strings(&state.resource("cvm_sysbox.main")?.get("ready_nodes")?),
+            ["cvm-a", "cvm-b"]
+        );
+        wd.assert_plan_empty()?;
+
+        // Without enough nodes the apply stops at the timeout, saying how many joined.
+        wd.destroy()?;
+        let body = r#"
+resource "cvm_sysbox" "main" {
+  node_selector   = { "example.com/role" = "cvm" }
+  min_ready_nodes = 3
+  timeouts {
+    create = "5s"
+  }
+}
+"#;
+        wd.config(&config(&cluster, body))?;
+        wd.expect_error(
+            Action::Apply,
+            r"only 2 of the 3 node\(s\) wanted \(min_ready_nodes\) carry example.com/role=cvm",
+        )?;
+        Ok(())
+    });
+}

@@ -79,7 +79,7 @@ fn schema_json_shows_the_provider_and_data_source() {
         let wd = Workdir::new(tf)?;
         wd.config(PROVIDER)?;
         let schema = wd.schema_json()?;
-        let provider = &schema["provider_schemas"]["registry.terraform.io/cvm-provider/cvm"];
+        let provider = &schema["provider_schemas"][wd.provider_address().as_str()];
         assert!(provider.is_object(), "provider missing from {schema}");
         let attrs = &provider["data_source_schemas"]["cvm_workspace_image"]["block"]["attributes"];
         for name in [

@@ -10,8 +10,10 @@
 //! * [`coder`] — the Coder v1 API client.
 //! * [`sysbox`] — which nodes can run Sysbox, and why not.
 //! * [`kube`] — the Kubernetes connection.
+//! * [`aws`] — the AWS connection (EKS, EC2, SSM).
 //! * [`image_reference`] — container image reference grammar.
 
+pub mod aws;
 pub mod coder;
 pub mod data_sources;
 pub mod functions;

@@ -12,12 +12,16 @@ use tf_framework::{ConfigureRequest, DataSourceHandle, Provider, ResourceHandle}
 use tf_protocol::value::{Attr, Type};
 use tf_protocol::{AttributePath, Diagnostics};
 
+use crate::aws::config::AwsBlock;
+use crate::aws::{AwsClientCell, AwsClients, AwsError, AwsSettings};
 use crate::coder::{CoderClient, CoderError};
 use crate::data_sources::cluster_check::ClusterCheck;
+use crate::data_sources::ubuntu_ami::UbuntuAmi;
 use crate::data_sources::workspace_image::WorkspaceImage;
 use crate::functions::parse_image_reference::ParseImageReference;
 use crate::functions::sysbox_supported::SysboxSupported;
 use crate::kube::{KubeClientCell, KubeError, KubeSettings};
+use crate::resources::nodegroup::NodegroupResource;
 use crate::resources::registry::RegistryResource;
 use crate::resources::settings::Settings;
 use crate::resources::sysbox::SysboxResource;
@@ -36,6 +40,9 @@ pub struct ProviderConfig {
     /// The `kubernetes` block.
     #[serde(default)]
     pub kubernetes: Option<KubernetesConfig>,
+    /// The `aws` block.
+    #[serde(default)]
+    pub aws: Option<AwsBlock>,
 }
 
 /// The `kubernetes` block: which cluster to manage and how to authenticate.
@@ -97,6 +104,10 @@ pub struct ProviderData {
     pub kube: KubeSettings,
     /// The Kubernetes client, built on first use like the Coder client.
     kube_client: KubeClientCell,
+    /// The AWS settings.
+    pub aws: AwsSettings,
+    /// The AWS clients, built on first use like the Coder client.
+    aws_clients: AwsClientCell,
 }
 
 impl ProviderData {
@@ -107,7 +118,20 @@ impl ProviderData {
             coder_client: OnceLock::new(),
             kube: KubeSettings::default(),
             kube_client: KubeClientCell::default(),
+            aws: AwsSettings::default(),
+            aws_clients: AwsClientCell::default(),
         }
+    }
+
+    /// These provider data with these AWS settings.
+    pub fn with_aws(mut self, aws: AwsSettings) -> Self {
+        self.aws = aws;
+        self
+    }
+
+    /// The AWS clients; fails with what to set when no region is known.
+    pub async fn aws(&self) -> Result<AwsClients, AwsError> {
+        self.aws_clients.get_or_build(&self.aws).await
     }
 
     /// These provider data with these Kubernetes settings.
@@ -226,6 +250,7 @@ impl Provider for CvmProvider {
                             .description("Extra HTTP headers sent with every request to Coder."),
                     ),
             ))
+            .block(crate::aws::config::provider_block())
             .block(NestedBlock::single(
                 "kubernetes",
                 Block::new(
@@ -268,6 +293,9 @@ impl Provider for CvmProvider {
     }
 
     async fn validate(&self, config: &ProviderConfig, diagnostics: &mut Diagnostics) {
+        if let Some(aws) = &config.aws {
+            aws.validate(diagnostics);
+        }
         if let Some(Attr::Known(url)) = config.coder.as_ref().map(|c| &c.url)
             && let Err(reason) = parse_coder_url(url)
         {
@@ -322,13 +350,21 @@ impl Provider for CvmProvider {
             .map(KubernetesConfig::settings)
             .unwrap_or_default();
         tracing::debug!(coder = ?settings, kubernetes = ?kube, "provider configured");
-        Some(ProviderData::new(settings).with_kube(kube))
+        let aws = request
+            .config
+            .aws
+            .as_ref()
+            .map(AwsBlock::settings)
+            .unwrap_or_default();
+        tracing::debug!(aws = ?aws, "AWS settings");
+        Some(ProviderData::new(settings).with_kube(kube).with_aws(aws))
     }
 
     fn resources(&self) -> Vec<ResourceHandle<ProviderData>> {
         vec![
             ResourceHandle::new(Settings),
             ResourceHandle::new(RegistryResource),
+            ResourceHandle::new(NodegroupResource),
             ResourceHandle::new(SysboxResource),
         ]
     }
@@ -337,6 +373,7 @@ impl Provider for CvmProvider {
         vec![
             DataSourceHandle::new(WorkspaceImage),
             DataSourceHandle::new(ClusterCheck),
+            DataSourceHandle::new(UbuntuAmi),
         ]
     }
 

@@ -70,6 +70,18 @@ impl<D: Send + Sync + 'static> ResourceHandle<D> {
     pub fn new<R: Resource<Data = D>>(resource: R) -> Self {
         Self(Arc::new(resource))
     }
+
+    /// The resource type's name, e.g. `cvm_settings`. Read-only, for tools
+    /// such as the documentation generator.
+    pub fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    /// The resource type's schema. Read-only, for tools such as the
+    /// documentation generator.
+    pub fn schema(&self) -> Schema {
+        self.0.schema()
+    }
 }
 
 /// A data source type, ready to register.
@@ -79,5 +91,17 @@ impl<D: Send + Sync + 'static> DataSourceHandle<D> {
     /// Registers `data_source`.
     pub fn new<S: DataSource<Data = D>>(data_source: S) -> Self {
         Self(Arc::new(data_source))
+    }
+
+    /// The data source type's name, e.g. `cvm_cluster_check`. Read-only,
+    /// for tools such as the documentation generator.
+    pub fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    /// The data source type's schema. Read-only, for tools such as the
+    /// documentation generator.
+    pub fn schema(&self) -> Schema {
+        self.0.schema()
     }
 }

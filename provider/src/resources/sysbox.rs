@@ -61,13 +61,15 @@ pub struct SysboxModel {
     /// The sysbox-deploy-k8s image.
     pub installer_image: Attr<String>,
     /// Labels selecting target nodes.
-    pub node_selector: Attr<BTreeMap<String, String>>,
+    pub node_selector: Attr<BTreeMap<String, Attr<String>>>,
     /// Names of target nodes.
-    pub nodes: Attr<BTreeSet<String>>,
+    pub nodes: Attr<BTreeSet<Attr<String>>>,
     /// Whether to wait for every target node.
     pub wait: Attr<bool>,
     /// Whether unsupported target nodes are only a warning.
     pub allow_unsupported_nodes: Attr<bool>,
+    /// Nodes to wait for before installing.
+    pub min_ready_nodes: Attr<i64>,
     /// Target nodes reporting `sysbox-runtime=running`.
     pub ready_nodes: Attr<BTreeSet<String>>,
     /// The RuntimeClass pods name.
@@ -98,9 +100,27 @@ impl SysboxModel {
         self.wait.known().copied().unwrap_or(true)
     }
 
+    /// The node selector, when it and all its values are known.
+    fn selector_labels(&self) -> Option<BTreeMap<String, String>> {
+        self.node_selector
+            .known()?
+            .iter()
+            .map(|(k, v)| Some((k.clone(), v.known()?.clone())))
+            .collect()
+    }
+
+    /// The named nodes, when the set and all its names are known.
+    fn node_names(&self) -> Option<BTreeSet<String>> {
+        self.nodes
+            .known()?
+            .iter()
+            .map(|n| n.known().cloned())
+            .collect()
+    }
+
     /// The node selector as a label selector string (`a=b,c=d`).
     fn selector(&self) -> Option<String> {
-        self.node_selector.known().map(|labels| {
+        self.selector_labels().map(|labels| {
             labels
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
@@ -109,9 +129,11 @@ impl SysboxModel {
         })
     }
 
-    /// Whether the target nodes can be known now (no unknown inputs).
+    /// Whether the target nodes can be known now (no unknown inputs, also
+    /// none inside the selector or the list of names).
     fn targets_known(&self) -> bool {
-        !self.node_selector.is_unknown() && !self.nodes.is_unknown()
+        (self.node_selector.is_null() || self.selector_labels().is_some())
+            && (self.nodes.is_null() || self.node_names().is_some())
     }
 }
 
@@ -140,19 +162,16 @@ async fn find_targets(
         }
     }
     let mut missing = Vec::new();
-    if let Some(names) = model.nodes.known()
+    if let Some(names) = model.node_names()
         && !names.is_empty()
     {
         let all = cluster.list_nodes("").await?;
         for name in names {
-            match all
-                .iter()
-                .find(|n| n.metadata.name.as_deref() == Some(name))
-            {
+            match all.iter().find(|n| n.metadata.name.as_ref() == Some(&name)) {
                 Some(node) => {
-                    found.insert(name.clone(), node.clone());
+                    found.insert(name, node.clone());
                 }
-                None => missing.push(name.clone()),
+                None => missing.push(name),
             }
         }
     }
@@ -172,7 +191,7 @@ fn label(node: &Node, key: &str) -> Option<String> {
 
 /// Where a node's problem points: the selector that picked it, else `nodes`.
 fn origin_path(model: &SysboxModel, node: &str) -> AttributePath {
-    let named = model.nodes.known().is_some_and(|n| n.contains(node));
+    let named = model.node_names().is_some_and(|n| n.contains(node));
     if named {
         AttributePath::attr("nodes")
     } else {
@@ -267,7 +286,8 @@ async fn check_cluster(
             ),
         );
     }
-    if targets.is_empty() && missing.is_empty() {
+    let waits_for_nodes = model.min_ready_nodes.known().is_some_and(|n| *n > 0);
+    if targets.is_empty() && missing.is_empty() && !waits_for_nodes {
         diagnostics.attribute_warning(
             AttributePath::attr("node_selector"),
             "No Target Nodes",
@@ -469,6 +489,25 @@ impl SysboxResource {
             return;
         }
 
+        let wanted = desired.min_ready_nodes.known().copied().unwrap_or(0);
+        if let (Ok(count @ 1..), Some(selector)) =
+            (usize::try_from(wanted), desired.selector_labels())
+        {
+            tracing::info!(count, "waiting for nodes matching node_selector to join");
+            if let Err(e) = rollout::wait_for_nodes(
+                &cluster,
+                &namespace,
+                INSTALL_DAEMON_SET,
+                &selector,
+                count,
+                started,
+            )
+            .await
+            {
+                diagnostics.push(rollout_diagnostic(&e, "Nodes Not Joined"));
+                return;
+            }
+        }
         let (current, missing) = match find_targets(&cluster, desired).await {
             Ok(found) => found,
             Err(e) => {
@@ -538,6 +577,13 @@ fn check(config: &SysboxModel, diagnostics: &mut Diagnostics) {
             "Set node_selector (labels of the nodes to install Sysbox on, e.g. { \"sysbox-install\" = \"yes\" }), nodes (their names), or both.",
         );
     }
+    if config.node_selector.is_null() && !config.min_ready_nodes.is_null() {
+        diagnostics.attribute_error(
+            AttributePath::attr("min_ready_nodes"),
+            "Missing Node Selector",
+            "min_ready_nodes counts nodes matching node_selector: set node_selector too.",
+        );
+    }
 }
 
 #[async_trait]
@@ -601,6 +647,16 @@ impl Resource for SysboxResource {
                 Attribute::bool("allow_unsupported_nodes")
                     .default(Value::Bool(false))
                     .description("Turn the plan-time error for target nodes that cannot run Sysbox into a warning. Default `false`."),
+            )
+            .attribute(
+                Attribute::number("min_ready_nodes")
+                    .optional()
+                    .validate(validate::between(0, 10_000))
+                    .description(
+                        "Wait for at least this many nodes matching `node_selector` before \
+                         installing, e.g. the desired size of a node group created in the same \
+                         apply whose nodes are still joining. Default: no wait.",
+                    ),
             )
             .attribute(
                 Attribute::set("ready_nodes", Type::String)
@@ -773,7 +829,9 @@ impl Resource for SysboxResource {
                 .list_nodes(&format!("{INSTALL_LABEL}={INSTALL_VALUE}"))
                 .await
             {
-                Ok(nodes) => state.nodes = Attr::Known(names(&nodes)),
+                Ok(nodes) => {
+                    state.nodes = Attr::Known(names(&nodes).into_iter().map(Attr::Known).collect());
+                }
                 Err(e) => {
                     response.diagnostics.push(e.to_diagnostic(None));
                     return;
@@ -997,8 +1055,8 @@ mod tests {
     fn selector_text_and_defaults() {
         let model = SysboxModel {
             node_selector: Attr::Known(BTreeMap::from([
-                ("b".to_owned(), "2".to_owned()),
-                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), Attr::Known("2".to_owned())),
+                ("a".to_owned(), Attr::Known("1".to_owned())),
             ])),
             ..Default::default()
         };
@@ -1011,7 +1069,7 @@ mod tests {
     #[test]
     fn problems_point_at_how_the_node_was_chosen() {
         let model = SysboxModel {
-            nodes: Attr::Known(BTreeSet::from(["named".to_owned()])),
+            nodes: Attr::Known(BTreeSet::from([Attr::Known("named".to_owned())])),
             ..Default::default()
         };
         assert_eq!(origin_path(&model, "named"), AttributePath::attr("nodes"));

@@ -243,6 +243,46 @@ fn log_changes(before: &Snapshot, after: &Snapshot) {
     }
 }
 
+/// Waits until at least `count` nodes carry every label of `selector`
+/// (nodes of a new node group still joining the cluster). Returns their
+/// names.
+pub async fn wait_for_nodes(
+    cluster: &Cluster,
+    namespace: &str,
+    daemon_set: &str,
+    selector: &BTreeMap<String, String>,
+    count: usize,
+    started: Instant,
+) -> Result<BTreeSet<String>, RolloutError> {
+    let matching = |s: &Snapshot| -> BTreeSet<String> {
+        s.nodes
+            .iter()
+            .filter(|(_, labels)| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .map(|(name, _)| name.clone())
+            .collect()
+    };
+    let done = |s: &Snapshot| matching(s).len() >= count;
+    let (snapshot, finished) = watch_until(cluster, namespace, daemon_set, &done).await?;
+    let found = matching(&snapshot);
+    if finished {
+        return Ok(found);
+    }
+    let wanted: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Err(RolloutError::NotReady(format!(
+        "only {} of the {count} node(s) wanted (min_ready_nodes) carry {} after {}s{}. Nodes of a \
+         new node group join the cluster once their instances boot: check the node group's \
+         health, or lower min_ready_nodes.",
+        found.len(),
+        wanted.join(","),
+        started.elapsed().as_secs(),
+        if found.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", found.into_iter().collect::<Vec<_>>().join(", "))
+        }
+    )))
+}
+
 /// Waits until every node in `targets` reports `sysbox-runtime=running`
 /// and the install DaemonSet has rolled out. Returns the ready nodes.
 pub async fn wait_until_running(

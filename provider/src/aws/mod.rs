@@ -1,0 +1,19 @@
+//! The provider's connection to AWS: settings and SDK configuration
+//! ([`config`]), how failures read to a Terraform user ([`error`]), thin
+//! clients for EKS, EC2 and SSM with `find_*` and `wait_*` helpers
+//! ([`eks`], [`ec2`], [`ssm`], [`wait`]), and the bootstrap user data of
+//! Ubuntu EKS nodes ([`user_data`]).
+
+pub mod config;
+pub mod ec2;
+pub mod eks;
+pub mod error;
+pub mod ssm;
+pub mod user_data;
+pub mod wait;
+
+#[cfg(test)]
+pub(crate) mod test_server;
+
+pub use config::{AssumeRoleSettings, AwsClientCell, AwsClients, AwsEndpoints, AwsSettings};
+pub use error::AwsError;
