@@ -290,6 +290,14 @@ impl KubeCluster {
         &self.api.token
     }
 
+    /// The provider's `kubernetes` block for this cluster (its admin kubeconfig).
+    pub fn provider_block(&self) -> String {
+        format!(
+            "  kubernetes {{\n    config_path = \"{}\"\n  }}",
+            self.kubeconfig.display()
+        )
+    }
+
     /// A clonable, `Send` handle on the API for other threads.
     pub fn api(&self) -> KubeApi {
         self.api.clone()

@@ -41,6 +41,7 @@ pub use json::{Attributes, Change, LookupResult, Plan, State, flatten, lookup};
 pub use process::{CONCURRENCY_ENV, CommandOutput, DEFAULT_CONCURRENCY};
 pub use provider::{
     PROVIDER_BINARY_ENV, PROVIDER_PACKAGE, PROVIDER_SOURCE, ProviderBinary, provider_binary,
+    provider_config,
 };
 pub use runner::{run, run_where};
 pub use terraform::{

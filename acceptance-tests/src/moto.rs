@@ -161,6 +161,24 @@ pub fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The provider's `aws` block for an endpoint (moto, or a proxy in front of it): static test
+/// keys, [`REGION`], and every service's endpoint overridden.
+pub fn aws_provider_block(endpoint: &str) -> String {
+    format!(
+        r#"  aws {{
+    region     = "{REGION}"
+    access_key = "test"
+    secret_key = "test"
+    endpoints {{
+      eks = "{endpoint}"
+      ec2 = "{endpoint}"
+      ssm = "{endpoint}"
+      sts = "{endpoint}"
+    }}
+  }}"#
+    )
+}
+
 /// The moto_server binary: `$CVM_MOTO_SERVER`, else the path `scripts/moto path` prints, else
 /// the venv in the cache directory. Fails with [`Error::NotInstalled`] naming `scripts/moto
 /// install` when it is not there.

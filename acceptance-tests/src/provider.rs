@@ -142,3 +142,21 @@ fn prepare_overrides_dir(binary: &Path) -> Result<PathBuf, Error> {
     })?;
     Ok(dir)
 }
+
+/// A configuration's head: `required_providers` with the provider's source, and a
+/// `provider "cvm"` block holding `blocks` (e.g. an `aws { ... }` or `kubernetes { ... }` block).
+pub fn provider_config(blocks: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    cvm = {{ source = "cvm-provider/cvm" }}
+  }}
+}}
+
+provider "cvm" {{
+{blocks}
+}}
+"#
+    )
+}

@@ -17,22 +17,7 @@ fn node(os_image: &str, kernel: &str, runtime: &str, kubelet: &str, arch: &str) 
 }
 
 fn config(cluster: &KubeCluster, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    cvm = {{ source = "cvm-provider/cvm" }}
-  }}
-}}
-provider "cvm" {{
-  kubernetes {{
-    config_path = "{}"
-  }}
-}}
-{body}
-"#,
-        cluster.kubeconfig_path().display()
-    )
+    format!("{}{body}", acc::provider_config(&cluster.provider_block()))
 }
 
 fn verdict<'a>(nodes: &'a Value, name: &str) -> &'a Value {

@@ -100,29 +100,7 @@ fn parameter_name(release: &str, product: &str, volume: &str) -> String {
 }
 
 fn provider_config(endpoint: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    cvm = {{ source = "cvm-provider/cvm" }}
-  }}
-}}
-
-provider "cvm" {{
-  aws {{
-    region     = "us-east-1"
-    access_key = "test"
-    secret_key = "test"
-    endpoints {{
-      eks = "{endpoint}"
-      ec2 = "{endpoint}"
-      ssm = "{endpoint}"
-      sts = "{endpoint}"
-    }}
-  }}
-}}
-"#
-    )
+    acc::provider_config(&acceptance_tests::moto::aws_provider_block(endpoint))
 }
 
 /// Where the node group's AMI comes from.

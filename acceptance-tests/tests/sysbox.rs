@@ -13,22 +13,7 @@ use acceptance_tests::{self as acc, Action, Workdir};
 use serde_json::{Value, json};
 
 fn config(cluster: &KubeCluster, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    cvm = {{ source = "cvm-provider/cvm" }}
-  }}
-}}
-provider "cvm" {{
-  kubernetes {{
-    config_path = "{}"
-  }}
-}}
-{body}
-"#,
-        cluster.kubeconfig_path().display()
-    )
+    format!("{}{body}", acc::provider_config(&cluster.provider_block()))
 }
 
 fn sysbox(extra: &str) -> String {

@@ -22,32 +22,9 @@ fn workdir(tf: &Terraform, moto: &Moto) -> Result<Workdir, acc::Error> {
     wd.env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true");
-    let endpoint = moto.endpoint();
     wd.write_file(
         "provider.tf",
-        &format!(
-            r#"
-terraform {{
-  required_providers {{
-    cvm = {{ source = "cvm-provider/cvm" }}
-  }}
-}}
-
-provider "cvm" {{
-  aws {{
-    region     = "us-east-1"
-    access_key = "test"
-    secret_key = "test"
-    endpoints {{
-      eks = "{endpoint}"
-      ec2 = "{endpoint}"
-      ssm = "{endpoint}"
-      sts = "{endpoint}"
-    }}
-  }}
-}}
-"#
-        ),
+        &acc::provider_config(&acceptance_tests::moto::aws_provider_block(moto.endpoint())),
     )?;
     Ok(wd)
 }

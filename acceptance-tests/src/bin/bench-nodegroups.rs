@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use acceptance_tests::moto::{FaultConfig, FaultProxy, Moto};
+use acceptance_tests::moto::{FaultConfig, FaultProxy, Moto, aws_provider_block};
 use acceptance_tests::{self as acc, Workdir};
 
 const NODE_GROUPS: usize = 50;
@@ -40,24 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let endpoint = proxy.endpoint();
     let config = format!(
         r#"
-terraform {{
-  required_providers {{
-    cvm = {{ source = "cvm-provider/cvm" }}
-  }}
-}}
-provider "cvm" {{
-  aws {{
-    region     = "us-east-1"
-    access_key = "test"
-    secret_key = "test"
-    endpoints {{
-      eks = "{endpoint}"
-      ec2 = "{endpoint}"
-      ssm = "{endpoint}"
-      sts = "{endpoint}"
-    }}
-  }}
-}}
+{provider}
 resource "cvm_nodegroup" "bench" {{
   count                = {NODE_GROUPS}
   cluster_name         = "{cluster}"
@@ -73,6 +56,7 @@ resource "cvm_nodegroup" "bench" {{
   }}
 }}
 "#,
+        provider = acc::provider_config(&aws_provider_block(endpoint)),
         cluster = fixture.cluster_name,
         role = fixture.node_role_arn,
         subnets = subnets.join(", "),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_eks::config::http::HttpResponse;
 use aws_sdk_eks::error::{BoxError, ProvideErrorMetadata, SdkError};
 use tf_framework::ToDiagnostic;
-use tf_framework::diagnostic::error_chain;
+use tf_framework::diagnostic::{capitalised, error_chain};
 use tf_protocol::{AttributePath, Diagnostic};
 
 /// Error codes AWS services use for throttling.
@@ -443,15 +443,6 @@ impl ToDiagnostic for AwsError {
             Some(path) => diagnostic.at(path),
             None => diagnostic,
         }
-    }
-}
-
-/// `text` with its first letter upper-cased, to open a sentence.
-pub fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

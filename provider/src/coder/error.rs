@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use tf_framework::ToDiagnostic;
-use tf_framework::diagnostic::error_chain;
+use tf_framework::diagnostic::{capitalised, error_chain};
 use tf_protocol::{AttributePath, Diagnostic};
 
 /// An error from the Coder client. URLs in it never carry credentials
@@ -231,7 +231,7 @@ impl ToDiagnostic for CoderError {
             ),
             Self::Cancelled => ("Operation Cancelled", String::new()),
         };
-        let detail = format!("{}.{advice}", capitalise(&what));
+        let detail = format!("{}.{advice}", capitalised(&what));
         let diagnostic = Diagnostic::error(summary, detail);
         match attribute {
             Some(path) => diagnostic.at(path),
@@ -267,15 +267,6 @@ fn api_advice(status: StatusCode, details: Option<&serde_json::Value>) -> String
         advice.push_str(&text);
     }
     advice
-}
-
-/// `text` with its first letter upper-cased, to open a sentence.
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

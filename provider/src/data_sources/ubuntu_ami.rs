@@ -248,7 +248,7 @@ impl ToDiagnostic for AmiLookupError {
                 format!(
                     "{}. Check the region, the Kubernetes version and ubuntu_release, or give \
                      the AMI id directly.",
-                    crate::aws::error::capitalised(&self.to_string())
+                    tf_framework::diagnostic::capitalised(&self.to_string())
                 ),
             ),
         };

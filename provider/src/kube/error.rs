@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use ::kube::config::KubeconfigError;
 use tf_framework::ToDiagnostic;
-use tf_framework::diagnostic::error_chain;
+use tf_framework::diagnostic::{capitalised, error_chain};
 use tf_protocol::{AttributePath, Diagnostic};
 
 /// An error while finding or connecting to the Kubernetes cluster. Secrets
@@ -223,7 +223,7 @@ impl ToDiagnostic for KubeError {
             ),
             Self::Cancelled { .. } => ("Operation Cancelled", ""),
         };
-        let detail = format!("{}.{advice}", capitalise(&error_chain(self)));
+        let detail = format!("{}.{advice}", capitalised(&error_chain(self)));
         let diagnostic = Diagnostic::error(summary, detail);
         let path = attribute.or_else(|| {
             self.attribute_name()
@@ -233,15 +233,6 @@ impl ToDiagnostic for KubeError {
             Some(path) => diagnostic.at(path),
             None => diagnostic,
         }
-    }
-}
-
-/// `text` with its first letter upper-cased, to open a sentence.
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -1663,7 +1663,7 @@ impl Resource for NodegroupResource {
                 "Reading the EKS Node Group Was Interrupted",
                 format!(
                     "{}.",
-                    crate::aws::error::capitalised(&interrupted.to_string())
+                    tf_framework::diagnostic::capitalised(&interrupted.to_string())
                 ),
             ),
         }

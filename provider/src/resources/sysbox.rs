@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, ServiceAccount};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde::{Deserialize, Serialize};
+use tf_framework::diagnostic::capitalised;
 use tf_framework::resource::{
     CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, Import, PlanRequest,
     PlanResponse, ReadRequest, ReadResponse, UpdateRequest, UpdateResponse,
@@ -296,14 +297,6 @@ async fn check_cluster(
         );
     }
     Ok(())
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// Applies the installer objects in order; returns the names applied so
