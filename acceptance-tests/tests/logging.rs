@@ -7,19 +7,11 @@ const SECRET_TOKEN: &str = "tok-SECRET-5f1c2a9e";
 const SECRET_ENV_TOKEN: &str = "envtok-SECRET-83b0d7";
 
 fn config(extra: &str) -> String {
+    let provider = acc::provider_config(&format!(
+        "  coder {{\n    url           = \"http://127.0.0.1:9\"\n    {extra}\n  }}"
+    ));
     format!(
-        r#"
-terraform {{
-  required_providers {{
-    cvm = {{ source = "cvm-provider/cvm" }}
-  }}
-}}
-provider "cvm" {{
-  coder {{
-    url           = "http://127.0.0.1:9"
-    {extra}
-  }}
-}}
+        r#"{provider}
 data "cvm_workspace_image" "x" {{
   user = "coder"
 }}
