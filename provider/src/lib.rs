@@ -22,6 +22,8 @@ pub mod kube;
 pub mod provider;
 pub mod resources;
 pub mod sysbox;
+#[cfg(test)]
+pub(crate) mod test_server;
 
 /// The provider's registry source address.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/cvm-provider/cvm";

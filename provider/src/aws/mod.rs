@@ -12,8 +12,5 @@ pub mod ssm;
 pub mod user_data;
 pub mod wait;
 
-#[cfg(test)]
-pub(crate) mod test_server;
-
 pub use config::{AssumeRoleSettings, AwsClientCell, AwsClients, AwsEndpoints, AwsSettings};
 pub use error::AwsError;

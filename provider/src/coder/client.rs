@@ -572,7 +572,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::coder::test_server::{Answer, TestServer};
+    use crate::test_server::{Answer, TestServer};
 
     const TOKEN: &str = "tok-9f8e7d6c5b4a";
     const EXTRA: &str = "extra-secret-1234";

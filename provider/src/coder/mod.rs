@@ -17,8 +17,6 @@ mod client;
 mod error;
 mod registry;
 mod retry;
-#[cfg(test)]
-mod test_server;
 
 pub use client::CoderClient;
 pub use error::CoderError;

@@ -1720,7 +1720,7 @@ impl Resource for NodegroupResource {
 
 /// Unit tests. Besides the pure planning and validation rules, the AWS
 /// paths run against recorded EKS, EC2 and SSM answers served on loopback
-/// (`crate::aws::test_server`), because moto cannot produce them: it has
+/// (`crate::test_server`), because moto cannot produce them: it has
 /// no UpdateNodegroupVersion and no DescribeUpdate (a bare HTML 404), and
 /// its node groups are ACTIVE at once, never CREATING, CREATE_FAILED or
 /// DEGRADED, and never report health issues. The answers follow the
@@ -1734,8 +1734,8 @@ mod tests {
     use super::*;
     use crate::aws::config::{AwsEndpoints, AwsSettings, build_clients};
     use crate::aws::error::ApiErrorKind;
-    use crate::aws::test_server::{Answer, Seen, TestServer, aws_error, json};
     use crate::aws::wait::PollSchedule;
+    use crate::test_server::{Answer, Seen, TestServer, aws_error, json};
 
     const ARN: &str = "arn:aws:eks:eu-west-1:123456789012:nodegroup/demo/ubuntu/0abc";
 
@@ -2143,7 +2143,7 @@ mod tests {
     }
 
     fn ec2_xml(action: &str, inner: &str) -> Answer {
-        (
+        Answer::typed(
             200,
             "text/xml",
             format!(
@@ -2189,7 +2189,7 @@ mod tests {
                     &action,
                     "<launchTemplate><launchTemplateId>lt-0abc</launchTemplateId></launchTemplate>",
                 ),
-                _ => (400, "text/xml", "<Response><Errors><Error><Code>InvalidAction</Code><Message>no</Message></Error></Errors><RequestID>r</RequestID></Response>".into()),
+                _ => Answer::typed(400, "text/xml", "<Response><Errors><Error><Code>InvalidAction</Code><Message>no</Message></Error></Errors><RequestID>r</RequestID></Response>".into()),
             };
         }
         if request.json().get("Name").is_some() {
@@ -2228,7 +2228,7 @@ mod tests {
                 let n = count("describe_update");
                 pick(&recorded.describe_update, n)
             }
-            _ => (404, "text/html", "<title>404 Not Found</title>".into()),
+            _ => Answer::text(404, "<title>404 Not Found</title>".into()),
         }
     }
 
@@ -2242,10 +2242,10 @@ mod tests {
             access_key: Some("AKIDTEST".into()),
             secret_key: Some("secret".into()),
             endpoints: AwsEndpoints {
-                eks: Some(server.url.clone()),
-                ec2: Some(server.url.clone()),
-                ssm: Some(server.url.clone()),
-                sts: Some(server.url.clone()),
+                eks: Some(server.endpoint()),
+                ec2: Some(server.endpoint()),
+                ssm: Some(server.endpoint()),
+                sts: Some(server.endpoint()),
             },
             max_attempts: Some(2),
             ..AwsSettings::default()
@@ -2584,7 +2584,7 @@ mod tests {
     async fn endpoints_without_update_nodegroup_version_say_so() {
         // moto answers operations it lacks with a bare HTML 404.
         let (_server, clients) = recorded(Recorded {
-            update_version: (404, "text/html", "<title>404 Not Found</title>".into()),
+            update_version: Answer::text(404, "<title>404 Not Found</title>".into()),
             ..Recorded::default()
         })
         .await;
@@ -2720,7 +2720,7 @@ mod tests {
             access_key: Some("AKIDTEST".into()),
             secret_key: Some("secret".into()),
             endpoints: AwsEndpoints {
-                eks: Some(server.url.clone()),
+                eks: Some(server.endpoint()),
                 ..AwsEndpoints::default()
             },
             ..AwsSettings::default()
