@@ -130,6 +130,46 @@ pub fn plan(block: &Block, prior: &Value, config: &Value, proposed: Value) -> Pl
     }
 }
 
+/// Puts back the framework's finer value wherever a resource's plan says
+/// "unknown" for a value that is only partly unknown in `framework`: a
+/// model reads `[unknown, "b"]` into an `Attr<Vec<String>>` as unknown
+/// (see [`Attr`](tf_protocol::value::Attr)), and writing that back as a
+/// wholly unknown list would change a configured value, which Terraform
+/// rejects as an invalid plan.
+pub(crate) fn keep_partial_unknowns(from_model: Value, framework: &Value) -> Value {
+    match (from_model, framework) {
+        (Value::Unknown(_), finer) if !finer.is_null() && !finer.is_wholly_known() => finer.clone(),
+        (Value::Object(mut attrs), Value::Object(finer))
+        | (Value::Map(mut attrs), Value::Map(finer))
+            if attrs.len() == finer.len() && attrs.keys().eq(finer.keys()) =>
+        {
+            for (key, value) in &mut attrs {
+                let taken = std::mem::replace(value, Value::Null);
+                *value = keep_partial_unknowns(taken, &finer[key]);
+            }
+            match framework {
+                Value::Object(_) => Value::Object(attrs),
+                _ => Value::Map(attrs),
+            }
+        }
+        (Value::List(items), Value::List(finer)) if items.len() == finer.len() => Value::List(
+            items
+                .into_iter()
+                .zip(finer)
+                .map(|(v, f)| keep_partial_unknowns(v, f))
+                .collect(),
+        ),
+        (Value::Set(items), Value::Set(finer)) if items.len() == finer.len() => Value::Set(
+            items
+                .into_iter()
+                .zip(finer)
+                .map(|(v, f)| keep_partial_unknowns(v, f))
+                .collect(),
+        ),
+        (other, _) => other,
+    }
+}
+
 /// Copies every unknown value left in `value` to null, for a partial state
 /// saved after a failed create.
 pub fn unknowns_to_null(value: &mut Value) {
@@ -293,6 +333,38 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::String(v.into())
+    }
+
+    #[test]
+    fn a_models_unknown_keeps_the_finer_framework_value() {
+        let partial = Value::List(vec![Value::unknown(), s("b")]);
+        let framework = object([
+            ("subnets", partial.clone()),
+            ("id", Value::unknown()),
+            ("name", s("x")),
+        ]);
+        // What a model with Attr<Vec<String>> writes back: unknown lists.
+        let from_model = object([
+            ("subnets", Value::unknown()),
+            ("id", Value::unknown()),
+            ("name", s("x")),
+        ]);
+        let kept = keep_partial_unknowns(from_model, &framework);
+        assert_eq!(kept, framework);
+        // A model that makes a known value unknown (known after apply) is obeyed.
+        let framework = object([("id", s("old")), ("name", s("x"))]);
+        let from_model = object([("id", Value::unknown()), ("name", s("x"))]);
+        assert_eq!(
+            keep_partial_unknowns(from_model.clone(), &framework),
+            from_model
+        );
+        // So is one that sets a value where the framework had none.
+        let framework = object([("id", Value::Null), ("name", Value::unknown())]);
+        let from_model = object([("id", Value::unknown()), ("name", Value::unknown())]);
+        assert_eq!(
+            keep_partial_unknowns(from_model.clone(), &framework),
+            from_model
+        );
     }
 
     fn schema() -> Block {

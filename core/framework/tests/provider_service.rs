@@ -115,6 +115,9 @@ impl Resource for Thing {
     ) {
         let mut plan = request.plan;
         let name = plan.name.known().cloned().unwrap_or_default();
+        if name == "panic" {
+            panic!("the thing {name} could not be made");
+        }
         if name == "slow" {
             let wait = tokio::time::sleep(std::time::Duration::from_secs(30));
             if let Err(e) = ctx.run(std::time::Duration::from_secs(30), wait).await {
@@ -166,6 +169,16 @@ impl Resource for Thing {
         }
         state.status = Attr::Known("ready".into());
         response.state = Some(state);
+    }
+
+    async fn validate(&self, config: &ThingModel, diagnostics: &mut Diagnostics) {
+        if config.name.known().is_some_and(|n| n.contains(' ')) {
+            diagnostics.attribute_error(
+                tf_protocol::AttributePath::attr("name"),
+                "Invalid Name",
+                "A thing's name has no spaces.",
+            );
+        }
     }
 
     async fn update(
@@ -621,4 +634,86 @@ async fn private_state_is_stored_on_create_and_kept_by_read() {
         .expect("read answers")
         .into_inner();
     assert_eq!(read.private, applied.private);
+}
+
+#[tokio::test]
+async fn a_panic_in_a_resource_is_an_error_and_the_provider_keeps_serving() {
+    let (svc, store) = service();
+    configure(&svc).await;
+    let config = thing(Value::Null, "panic", Value::Null, Value::Null, Value::Null);
+    let planned = undv(
+        plan(&svc, &Value::Null, &config, &config)
+            .await
+            .planned_state,
+    );
+    let response = apply(&svc, &Value::Null, &planned, &config).await;
+    let error = response
+        .diagnostics
+        .iter()
+        .find(|d| d.summary == "Provider Panicked")
+        .expect("a panic diagnostic");
+    assert!(
+        error
+            .detail
+            .starts_with("test_thing: apply panicked: the thing panic could not be made."),
+        "{}",
+        error.detail
+    );
+    assert!(undv(response.new_state).is_null());
+    // The same service answers the next request.
+    let config = thing(Value::Null, "after", Value::Null, Value::Null, Value::Null);
+    let planned = undv(
+        plan(&svc, &Value::Null, &config, &config)
+            .await
+            .planned_state,
+    );
+    let response = apply(&svc, &Value::Null, &planned, &config).await;
+    assert!(
+        response.diagnostics.is_empty(),
+        "{:?}",
+        response.diagnostics
+    );
+    assert!(store.lock().unwrap().contains_key("after"));
+}
+
+#[tokio::test]
+async fn plans_check_what_validation_could_not_see() {
+    let (svc, _) = service();
+    configure(&svc).await;
+    // Validation saw the name unknown (a variable, another resource's
+    // attribute) and passed it; the plan sees it and refuses it.
+    let unknown_name = Value::Object(BTreeMap::from([
+        ("id".to_owned(), Value::Null),
+        ("name".to_owned(), Value::unknown()),
+        ("size".to_owned(), Value::Null),
+        ("status".to_owned(), Value::Null),
+        ("secret".to_owned(), Value::Null),
+        ("secret_wo".to_owned(), Value::Null),
+        ("timeouts".to_owned(), Value::Null),
+    ]));
+    let validated = svc
+        .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+            type_name: "test_thing".into(),
+            config: dv(&unknown_name),
+            ..Default::default()
+        }))
+        .await
+        .expect("validate answers")
+        .into_inner();
+    assert!(
+        validated.diagnostics.is_empty(),
+        "{:?}",
+        validated.diagnostics
+    );
+    let config = thing(
+        Value::Null,
+        "two words",
+        Value::Null,
+        Value::Null,
+        Value::Null,
+    );
+    let response = plan(&svc, &Value::Null, &config, &config).await;
+    assert_eq!(response.diagnostics.len(), 1, "{:?}", response.diagnostics);
+    assert_eq!(response.diagnostics[0].summary, "Invalid Name");
+    assert!(response.diagnostics[0].attribute.is_some());
 }

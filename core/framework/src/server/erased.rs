@@ -179,6 +179,18 @@ fn scrub_secrets(config: &Value, block: &Block, diagnostics: Diagnostics) -> Dia
     out
 }
 
+/// The errors among `diagnostics`: validation repeated at plan or read
+/// time reports what validation could not see; its warnings were shown.
+fn errors_only(diagnostics: Diagnostics) -> Diagnostics {
+    let mut out = Diagnostics::new();
+    for d in diagnostics {
+        if d.is_error() {
+            out.push(d);
+        }
+    }
+    out
+}
+
 fn check_known(type_name: &str, what: &str, state: &Value, diagnostics: &mut Diagnostics) {
     if !state.is_wholly_known() {
         diagnostics.error(
@@ -253,10 +265,23 @@ impl<R: Resource> ErasedResource<R::Data> for R {
         }
 
         let diagnostics = &mut outcome.diagnostics;
-        let Some(config_model) = decode::<R::Model>(name, "configuration", config, diagnostics)
+        let Some(config_model) =
+            decode::<R::Model>(name, "configuration", config.clone(), diagnostics)
         else {
             return outcome;
         };
+        // Validation ran on a configuration with unknowns (variables and
+        // other resources' attributes are unknown then); the plan sees more
+        // of it known, and at apply Terraform plans again with all of it.
+        // Check it again here so a bad value fails before any API call.
+        let mut checks = Diagnostics::new();
+        validate_config(&schema.block, &config, true, &mut checks);
+        Resource::validate(self, &config_model, &mut checks).await;
+        let errors = errors_only(scrub_secrets(&config, &schema.block, checks));
+        if errors.has_error() {
+            outcome.diagnostics.extend(errors);
+            return outcome;
+        }
         let prior_model = if prior.is_null() {
             None
         } else {
@@ -295,6 +320,7 @@ impl<R: Resource> ErasedResource<R::Data> for R {
             }
         }
         if let Some(value) = encode(name, "plan", &response.plan, &ty, &mut outcome.diagnostics) {
+            let value = plan::keep_partial_unknowns(value, &outcome.planned);
             // Keep the framework's value when the hook changed nothing, so
             // its exact form (set order, refinements) survives.
             if !value.semantically_equal(&outcome.planned) {
@@ -540,13 +566,26 @@ impl<S: DataSource> ErasedDataSource<S::Data> for S {
             private: PrivateState::default(),
             diagnostics: Diagnostics::new(),
         };
-        let Some(model) = decode::<S::Model>(name, "configuration", config, &mut diagnostics)
+        let Some(model) =
+            decode::<S::Model>(name, "configuration", config.clone(), &mut diagnostics)
         else {
             return StateOutcome {
                 diagnostics,
                 ..null
             };
         };
+        // Terraform reads a data source whose configuration held unknowns
+        // at validation later, with the values known: check them first.
+        let mut checks = Diagnostics::new();
+        validate_config(&schema.block, &config, true, &mut checks);
+        DataSource::validate(self, &model, &mut checks).await;
+        let errors = errors_only(scrub_secrets(&config, &schema.block, checks));
+        if errors.has_error() {
+            return StateOutcome {
+                diagnostics: errors,
+                ..null
+            };
+        }
         let result = DataSource::read(self, ctx, model, &mut diagnostics).await;
         let state = match result {
             Some(model) if !diagnostics.has_error() => {

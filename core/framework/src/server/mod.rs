@@ -5,6 +5,7 @@
 
 pub(crate) mod convert;
 pub(crate) mod erased;
+mod panics;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ use crate::provider::{ConfigureRequest, Provider};
 use crate::resource::Import;
 use crate::schema::Schema;
 use erased::{ErasedDataSource, ErasedResource, empty_object};
+use panics::{guard, guard_sync};
 
 struct Registered<T: ?Sized> {
     handler: Arc<T>,
@@ -295,7 +297,16 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let mut diagnostics = Diagnostics::new();
         crate::validate::validate_config(&schema.block, &config, true, &mut diagnostics);
         match from_value::<P::Config>(config) {
-            Ok(config) => self.inner.provider.validate(&config, &mut diagnostics).await,
+            Ok(config) => {
+                let validated = guard(
+                    "provider configuration: validate",
+                    self.inner.provider.validate(&config, &mut diagnostics),
+                )
+                .await;
+                if let Err(panicked) = validated {
+                    diagnostics.push(panicked);
+                }
+            }
             Err(e) => diagnostics.error(
                 "Provider Model Error",
                 format!("reading the provider configuration: {e}. This is always a bug in the provider; please report it."),
@@ -326,10 +337,14 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let write_only_allowed = request
             .client_capabilities
             .is_some_and(|c| c.write_only_attributes_allowed);
-        let diagnostics = resource
-            .handler
-            .validate(&resource.schema, &config, write_only_allowed)
-            .await;
+        let diagnostics = guard(
+            &format!("{}: validate", request.type_name),
+            resource
+                .handler
+                .validate(&resource.schema, &config, write_only_allowed),
+        )
+        .await
+        .unwrap_or_else(Diagnostics::from);
         log_done(
             "ValidateResourceConfig",
             &request.type_name,
@@ -358,10 +373,12 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             "data source configuration",
             respond
         );
-        let diagnostics = data_source
-            .handler
-            .validate(&data_source.schema, &config)
-            .await;
+        let diagnostics = guard(
+            &format!("data source {}: validate", request.type_name),
+            data_source.handler.validate(&data_source.schema, &config),
+        )
+        .await
+        .unwrap_or_else(Diagnostics::from);
         log_done(
             "ValidateDataResourceConfig",
             &request.type_name,
@@ -383,7 +400,13 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let resource = self.resource(&request.type_name)?;
         let mut diagnostics = Diagnostics::new();
         let raw = request.raw_state.unwrap_or_default();
-        let upgraded = upgrade_state(resource, request.version, &raw, &mut diagnostics);
+        let upgraded = guard_sync(&format!("{}: upgrade state", request.type_name), || {
+            upgrade_state(resource, request.version, &raw, &mut diagnostics)
+        })
+        .unwrap_or_else(|panicked| {
+            diagnostics.push(panicked);
+            None
+        });
         let upgraded_state = match upgraded.map(|v| convert::encode(&v, &resource.ty)) {
             Some(Ok(v)) => Some(v),
             Some(Err(e)) => {
@@ -426,17 +449,21 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let mut diagnostics = Diagnostics::new();
         match from_value::<P::Config>(config) {
             Ok(config) => {
-                let configured = self
-                    .inner
-                    .provider
-                    .configure(
+                let configured = guard(
+                    "provider configuration: configure",
+                    self.inner.provider.configure(
                         ConfigureRequest {
                             config,
                             terraform_version: request.terraform_version,
                         },
                         &mut diagnostics,
-                    )
-                    .await;
+                    ),
+                )
+                .await
+                .unwrap_or_else(|panicked| {
+                    diagnostics.push(panicked);
+                    None
+                });
                 if let Some(data) = configured {
                     match self.inner.data.write() {
                         Ok(mut slot) => *slot = Some(Arc::new(data)),
@@ -486,10 +513,17 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             Ok(ctx) => ctx,
             Err(d) => return Ok(Response::new(respond(d.into()))),
         };
-        let outcome = resource
-            .handler
-            .read(&ctx, &resource.schema, state, private)
-            .await;
+        let outcome = match guard(
+            &format!("{}: read", request.type_name),
+            resource
+                .handler
+                .read(&ctx, &resource.schema, state, private),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(panicked) => return Ok(Response::new(respond(panicked.into()))),
+        };
         let mut diagnostics = outcome.diagnostics;
         let new_state = encode_or_report(
             &outcome.state,
@@ -559,10 +593,17 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             Ok(ctx) => ctx,
             Err(d) => return Ok(Response::new(respond(d.into()))),
         };
-        let outcome = resource
-            .handler
-            .plan(&ctx, &resource.schema, prior, config, proposed, private)
-            .await;
+        let outcome = match guard(
+            &format!("{}: plan", request.type_name),
+            resource
+                .handler
+                .plan(&ctx, &resource.schema, prior, config, proposed, private),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(panicked) => return Ok(Response::new(respond(panicked.into()))),
+        };
         let mut diagnostics = outcome.diagnostics;
         let planned_state =
             encode_or_report(&outcome.planned, ty, "planned state", &mut diagnostics);
@@ -612,10 +653,17 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             Ok(ctx) => ctx,
             Err(d) => return Ok(Response::new(respond(d.into()))),
         };
-        let outcome = resource
-            .handler
-            .apply(&ctx, &resource.schema, prior, planned, config, private)
-            .await;
+        let outcome = match guard(
+            &format!("{}: apply", request.type_name),
+            resource
+                .handler
+                .apply(&ctx, &resource.schema, prior, planned, config, private),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(panicked) => return Ok(Response::new(respond(panicked.into()))),
+        };
         let mut diagnostics = outcome.diagnostics;
         let new_state = encode_or_report(&outcome.state, ty, "new state", &mut diagnostics)
             .or(request.prior_state);
@@ -694,10 +742,15 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
             Ok(ctx) => ctx,
             Err(d) => return Ok(Response::new(respond(d.into()))),
         };
-        let outcome = data_source
-            .handler
-            .read(&ctx, &data_source.schema, config)
-            .await;
+        let outcome = match guard(
+            &format!("data source {}: read", request.type_name),
+            data_source.handler.read(&ctx, &data_source.schema, config),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(panicked) => return Ok(Response::new(respond(panicked.into()))),
+        };
         let mut diagnostics = outcome.diagnostics;
         let state = if diagnostics.has_error() {
             None
@@ -781,7 +834,14 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
                 }
             }
         }
-        match function.call(arguments) {
+        let called = guard_sync(&format!("function {}", request.name), || {
+            function.call(arguments)
+        });
+        let called = match called {
+            Ok(called) => called,
+            Err(panicked) => return fail(panicked.detail, None),
+        };
+        match called {
             Ok(result) => match convert::encode(&result, &signature.returns) {
                 Ok(result) => Ok(Response::new(pb::call_function::Response {
                     result: Some(result),

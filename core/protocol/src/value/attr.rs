@@ -23,7 +23,10 @@ pub(crate) const UNKNOWN_NAME: &str = "$tf_protocol::private::Unknown";
 /// resources). Through [`to_value`](super::to_value) and
 /// [`from_value`](super::from_value), `Null` is [`Value::Null`],
 /// `Unknown` is a wholly unknown [`Value::Unknown`], and `Known(t)` is
-/// `t`'s value. `Option<T>` maps null only, and fails on unknowns.
+/// `t`'s value. A value that is known but holds unknowns that `T` cannot
+/// (`Attr<Vec<String>>` of `[unknown, "b"]`) reads as `Unknown`; the
+/// framework keeps the finer value in plans. `Option<T>` maps null only,
+/// and fails on unknowns.
 ///
 /// [`Value::Null`]: super::Value::Null
 /// [`Value::Unknown`]: super::Value::Unknown
@@ -141,7 +144,15 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for AttrVisitor<T> {
         self,
         deserializer: D,
     ) -> Result<Self::Value, D::Error> {
-        // Other formats reach here for every value, null included.
-        Option::<T>::deserialize(deserializer).map(Attr::from)
+        // Other formats reach here for every value, null included. The
+        // value deserializer reaches here for known values, including those
+        // that hold unknowns further in (a list with an unknown element):
+        // when `T` cannot hold such an unknown, the nearest `Attr` around it
+        // reads as unknown as a whole.
+        match Option::<T>::deserialize(deserializer) {
+            Ok(value) => Ok(Attr::from(value)),
+            Err(e) if super::is_unknown_in_model(&e) => Ok(Attr::Unknown),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -311,7 +311,7 @@ pub enum ValueErrorKind {
         given: usize,
     },
     /// An unknown value reached a Rust type that cannot hold one.
-    #[error("is unknown; use Attr<T> for attributes that can be unknown")]
+    #[error("{UNKNOWN_IN_MODEL}")]
     UnknownInModel,
     /// A null value reached a Rust type that cannot hold one.
     #[error("is null; use Option<T> or Attr<T> for attributes that can be null")]
@@ -425,6 +425,17 @@ impl std::error::Error for ValueError {
 }
 
 /// The path of a list or tuple element.
+/// What [`ValueErrorKind::UnknownInModel`] says: an error's text ends with
+/// it exactly when an unknown reached a Rust type that cannot hold one.
+const UNKNOWN_IN_MODEL: &str = "is unknown; use Attr<T> for attributes that can be unknown";
+
+/// Whether a deserializer's error is [`ValueErrorKind::UnknownInModel`].
+/// [`Attr`] sees its deserializer's error type only as `serde::de::Error`,
+/// so it tells by the message, which only this module writes.
+fn is_unknown_in_model(error: &impl fmt::Display) -> bool {
+    error.to_string().ends_with(UNKNOWN_IN_MODEL)
+}
+
 pub(crate) fn index_path(path: &AttributePath, index: usize) -> AttributePath {
     path.clone().index(i64::try_from(index).unwrap_or(i64::MAX))
 }

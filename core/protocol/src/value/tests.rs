@@ -692,6 +692,56 @@ fn unknown_needs_attr() {
 }
 
 #[test]
+fn the_nearest_attr_takes_unknowns_its_type_cannot_hold() {
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Taint {
+        key: Attr<String>,
+        value: Attr<String>,
+    }
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Group {
+        subnets: Attr<Vec<String>>,
+        labels: Attr<BTreeMap<String, String>>,
+        taints: Attr<Vec<Taint>>,
+        sizes: Attr<Vec<Attr<i64>>>,
+    }
+    let value = obj([
+        ("subnets", Value::List(vec![Value::unknown(), s("b")])),
+        (
+            "labels",
+            Value::Map(BTreeMap::from([("k".to_owned(), Value::unknown())])),
+        ),
+        (
+            "taints",
+            Value::List(vec![obj([("key", s("k")), ("value", Value::unknown())])]),
+        ),
+        ("sizes", Value::List(vec![num("1"), Value::unknown()])),
+    ]);
+    let group: Group = from_value(value).unwrap();
+    assert_eq!(group.subnets, Attr::Unknown);
+    assert_eq!(group.labels, Attr::Unknown);
+    // Where an inner Attr can hold the unknown, it does, and the rest stays known.
+    assert_eq!(
+        group.taints,
+        Attr::Known(vec![Taint {
+            key: Attr::Known("k".to_owned()),
+            value: Attr::Unknown,
+        }])
+    );
+    assert_eq!(
+        group.sizes,
+        Attr::Known(vec![Attr::Known(1), Attr::Unknown])
+    );
+    // Other errors inside an Attr still fail, with their path.
+    let err =
+        from_value::<Attr<Vec<i64>>>(Value::List(vec![s("x"), Value::unknown()])).unwrap_err();
+    assert_eq!(err.path(), &AttributePath::root().index(0));
+    // Without an Attr around it, an unknown element is an error naming its place.
+    let err = from_value::<Vec<String>>(Value::List(vec![s("a"), Value::unknown()])).unwrap_err();
+    assert_eq!(err.path(), &AttributePath::root().index(1));
+}
+
+#[test]
 fn numbers_read_into_many_rust_types() {
     assert_eq!(from_value::<i32>(num("-7")).unwrap(), -7);
     assert_eq!(
