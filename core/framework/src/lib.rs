@@ -19,6 +19,7 @@ pub mod context;
 pub mod data_source;
 pub mod diagnostic;
 pub mod function;
+mod model_fit;
 pub mod plan;
 pub mod private_state;
 pub mod provider;

@@ -33,21 +33,22 @@ impl Operation {
     }
 }
 
-/// The `timeouts` block's value.
+/// The `timeouts` block's value. Null operations are left out when it is
+/// written, so it fits a block that offers only some of them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     /// Time limit for create.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Attr::is_null")]
     pub create: Attr<String>,
     /// Time limit for read.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Attr::is_null")]
     pub read: Attr<String>,
     /// Time limit for update.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Attr::is_null")]
     pub update: Attr<String>,
     /// Time limit for delete.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Attr::is_null")]
     pub delete: Attr<String>,
 }
 

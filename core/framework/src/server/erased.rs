@@ -42,6 +42,8 @@ pub(crate) trait ErasedResource<D>: Send + Sync {
     fn schema(&self) -> Schema;
     fn import_kind(&self) -> Import;
     fn upgrade(&self, from: i64, json: serde_json::Value) -> Result<serde_json::Value, String>;
+    /// Where the model disagrees with `schema` (see [`crate::model_fit`]).
+    fn model_problems(&self, schema: &Schema) -> Vec<String>;
     async fn validate(
         &self,
         schema: &Schema,
@@ -80,6 +82,8 @@ pub(crate) trait ErasedResource<D>: Send + Sync {
 pub(crate) trait ErasedDataSource<D>: Send + Sync {
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
+    /// Where the model disagrees with `schema` (see [`crate::model_fit`]).
+    fn model_problems(&self, schema: &Schema) -> Vec<String>;
     async fn validate(&self, schema: &Schema, config: &Value) -> Diagnostics;
     async fn read(&self, ctx: &Ctx<D>, schema: &Schema, config: Value) -> StateOutcome;
 }
@@ -218,6 +222,10 @@ impl<R: Resource> ErasedResource<R::Data> for R {
 
     fn upgrade(&self, from: i64, json: serde_json::Value) -> Result<serde_json::Value, String> {
         self.upgrade_state(from, json)
+    }
+
+    fn model_problems(&self, schema: &Schema) -> Vec<String> {
+        crate::model_fit::problems::<R::Model>(Resource::type_name(self), schema)
     }
 
     async fn validate(
@@ -543,6 +551,11 @@ impl<S: DataSource> ErasedDataSource<S::Data> for S {
 
     fn schema(&self) -> Schema {
         DataSource::schema(self)
+    }
+
+    fn model_problems(&self, schema: &Schema) -> Vec<String> {
+        let name = format!("data source {}", DataSource::type_name(self));
+        crate::model_fit::problems::<S::Model>(&name, schema)
     }
 
     async fn validate(&self, schema: &Schema, config: &Value) -> Diagnostics {

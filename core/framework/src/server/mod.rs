@@ -114,6 +114,26 @@ impl<P: Provider> ProviderService<P> {
         }
     }
 
+    /// Where a model disagrees with its schema: the provider configuration,
+    /// each resource and each data source, probed with values of the
+    /// schema's full type (every attribute set; every element unknown; every
+    /// attribute unknown). A provider's test asserts this is empty, so a
+    /// model that would fail on a user's value fails the build instead.
+    pub fn model_problems(&self) -> Vec<String> {
+        let inner = &self.inner;
+        let mut out = crate::model_fit::reading_problems::<P::Config>(
+            "provider configuration",
+            &inner.provider_schema,
+        );
+        for r in inner.resources.values() {
+            out.extend(r.handler.model_problems(&r.schema));
+        }
+        for d in inner.data_sources.values() {
+            out.extend(d.handler.model_problems(&d.schema));
+        }
+        out
+    }
+
     fn request_id(&self) -> u64 {
         self.inner.next_request.fetch_add(1, Ordering::Relaxed)
     }
