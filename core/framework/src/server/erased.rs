@@ -278,10 +278,12 @@ impl<R: Resource> ErasedResource<R::Data> for R {
         else {
             return outcome;
         };
-        // Validation ran on a configuration with unknowns (variables and
-        // other resources' attributes are unknown then); the plan sees more
-        // of it known, and at apply Terraform plans again with all of it.
-        // Check it again here so a bad value fails before any API call.
+        // Validation may have run on a configuration with unknowns; the plan
+        // sees more of it known, and at apply Terraform plans again with all
+        // of it. Terraform validates again itself before it plans, but not
+        // every client does: check here too, so a bad value fails before any
+        // API call whatever drives the provider. Only errors: warnings were
+        // shown by validation.
         let mut checks = Diagnostics::new();
         validate_config(&schema.block, &config, true, &mut checks);
         Resource::validate(self, &config_model, &mut checks).await;
