@@ -58,6 +58,58 @@ pub struct CoderEmulator {
     agent: ureq::Agent,
 }
 
+/// One request in the emulator's ordered log ([`CoderEmulator::request_log`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiRequest {
+    /// Position in arrival order, from 1.
+    pub seq: u64,
+    /// The route it is counted under, e.g. `"PATCH /api/v0/registries/{id}"`.
+    pub route: String,
+    /// Method.
+    pub method: String,
+    /// The path as sent (ids included).
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// The body, with every secret replaced by `"<redacted>"`; `None` when there was none.
+    pub body: Option<Value>,
+    /// The status it was answered with (`None` while it was still being handled).
+    pub status: Option<u16>,
+    /// Whether that answer was an injected fault.
+    pub fault: bool,
+}
+
+impl ApiRequest {
+    fn from_json(entry: &Value) -> Result<ApiRequest, Error> {
+        let bad = || emulator_error(format!("unexpected request log entry {entry}"));
+        let text = |key: &str| entry[key].as_str().map(str::to_owned).ok_or_else(bad);
+        Ok(ApiRequest {
+            seq: entry["seq"].as_u64().ok_or_else(bad)?,
+            route: text("route")?,
+            method: text("method")?,
+            path: text("path")?,
+            query: entry["query"].as_str().map(str::to_owned),
+            body: Some(entry["body"].clone()).filter(|body| !body.is_null()),
+            status: match &entry["status"] {
+                Value::Null => None,
+                status => Some(
+                    status
+                        .as_u64()
+                        .and_then(|s| u16::try_from(s).ok())
+                        .ok_or_else(bad)?,
+                ),
+            },
+            fault: entry["fault"].as_bool().ok_or_else(bad)?,
+        })
+    }
+
+    /// Whether `other` is the same call: method, path, query and body.
+    pub fn same_call_as(&self, other: &ApiRequest) -> bool {
+        (&self.method, &self.path, &self.query, &self.body)
+            == (&other.method, &other.path, &other.query, &other.body)
+    }
+}
+
 /// Builds the emulator once per test process (`cargo build -p coder-emulator`, like the provider)
 /// unless [`CODER_EMULATOR_BINARY_ENV`] names an executable, and returns its path. Later calls
 /// return the first answer, including a build failure.
@@ -211,11 +263,17 @@ impl CoderEmulator {
 
     /// Injects faults: a share `rate` (0 to 1; 0 turns faults off) of `/api/**` requests is
     /// answered with one of `statuses` (429 and 503 with `Retry-After: 1`) before it touches state.
-    pub fn faults(&self, rate: f64, statuses: &[u16]) -> Result<(), Error> {
+    /// The choices come from `seed`, so the same requests in the same order get the same faults.
+    pub fn faults(&self, rate: f64, statuses: &[u16], seed: u64) -> Result<(), Error> {
         self.admin(
             "POST",
             "/__emulator/faults",
-            Some(json!({ "rate": rate, "statuses": statuses, "retry_after_secs": 1 })),
+            Some(json!({
+                "rate": rate,
+                "statuses": statuses,
+                "retry_after_secs": 1,
+                "seed": seed,
+            })),
         )
         .map(drop)
     }
@@ -254,6 +312,17 @@ impl CoderEmulator {
         let counts = self.admin("GET", "/__emulator/requests", None)?;
         serde_json::from_value(counts.clone())
             .map_err(|e| emulator_error(format!("unexpected request counts {counts}: {e}")))
+    }
+
+    /// Every request the emulator received (admin calls excepted), in arrival order, with its
+    /// redacted body and the status it was answered.
+    pub fn request_log(&self) -> Result<Vec<ApiRequest>, Error> {
+        let log = self.admin("GET", "/__emulator/request-log", None)?;
+        log.as_array()
+            .ok_or_else(|| emulator_error(format!("the request log is not an array: {log}")))?
+            .iter()
+            .map(ApiRequest::from_json)
+            .collect()
     }
 
     /// The last body sent to `route` (e.g. `"PATCH /api/v0/registries/{id}"`), with every

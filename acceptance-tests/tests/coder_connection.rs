@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use acceptance_tests::coder::CoderEmulator;
 use acceptance_tests::{self as acc, Action, Workdir};
+use serde_json::json;
 
 const PROVIDER_HEAD: &str = r#"
 terraform {
@@ -59,14 +60,31 @@ fn a_missing_token_is_reported_only_when_a_coder_resource_is_used() {
 #[test]
 fn a_coder_v2_deployment_is_refused_with_what_v2_offers_instead() {
     acc::run(|tf| -> Result<(), acc::Error> {
+        // The v2 emulator answers 200 with its web page outside /api/v2, as Coder v2 does, so
+        // only /api/v2/buildinfo tells it apart.
         let coder = CoderEmulator::start_v2()?;
         let mut wd = Workdir::new(tf)?;
         wd.env("CODER_SESSION_TOKEN", &coder.token);
         wd.config(&both_resources(&coder.url, "", "pw"))?;
-        let out = wd.expect_error(Action::Apply, "Coder v2")?;
+        let detail = format!(
+            "The deployment at {}/ is Coder v2.18.0, a Coder v2 deployment; this provider \
+             manages Coder v1 (Coder Classic / Enterprise), whose site-wide CVM switch and \
+             registry API do not exist in v2. In Coder v2, Docker in workspaces is set up per \
+             template instead: give the workspace pod the sysbox-runc runtime class or run it in \
+             envbox, keep image pull credentials in Kubernetes docker-registry secrets, and \
+             manage templates with the coderd Terraform provider. Point coder.url at a Coder v1 \
+             deployment to use this provider's Coder resources.",
+            coder.url
+        );
+        let out = wd.expect_error(Action::Apply, &regex::escape(&detail))?;
+        assert!(out.contains("Error: Coder v2 Is Not Supported"), "{out}");
+        assert!(!out.contains("Http://"), "the URL was capitalised:\n{out}");
+        // Nothing was written to the v1 routes (which are web pages there).
+        let requests = coder.request_log()?;
+        assert!(requests.iter().all(|r| r.method == "GET"), "{requests:#?}");
         assert!(
-            out.contains("template"),
-            "no hint at what v2 offers:\n{out}"
+            requests.iter().any(|r| r.path == "/api/v2/buildinfo"),
+            "{requests:#?}"
         );
         Ok(())
     });
@@ -74,27 +92,62 @@ fn a_coder_v2_deployment_is_refused_with_what_v2_offers_instead() {
 
 #[test]
 fn apply_succeeds_while_30_percent_of_answers_are_503_or_429() {
+    /// The fault plan's seed: the same requests in the same order get the same faults.
+    const SEED: u64 = 30;
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        coder.faults(0.3, &[503, 429])?;
+        coder.faults(0.3, &[503, 429], SEED)?;
         let mut wd = Workdir::new(tf)?;
         wd.env("CODER_SESSION_TOKEN", &coder.token);
-        wd.capture_provider_log("DEBUG");
+        // One operation at a time: the provider's requests then arrive in an order that does not
+        // depend on scheduling (so the seed replays the same faults), and each retry is the
+        // request right after its fault.
+        for command in ["plan", "apply", "destroy"] {
+            wd.env(&format!("TF_CLI_ARGS_{command}"), "-parallelism=1");
+        }
         wd.config(&both_resources(&coder.url, "", "pw"))?;
         wd.apply()?;
+        let state = coder.state()?;
+        assert_eq!(
+            state["registries"].as_array().map(Vec::len),
+            Some(1),
+            "a retried create made more than one registry: {state}"
+        );
+        assert_eq!(state["settings"]["enable_process_logging"], json!(true));
         wd.assert_plan_empty()?;
         wd.destroy()?;
-        // The faults really happened, and were retried.
-        let log = wd.log()?;
-        let faulted = log
-            .lines()
-            .filter(|l| {
-                l.contains("Coder API call")
-                    && (l.contains("status=503") || l.contains("status=429"))
-            })
-            .count();
-        assert!(faulted > 0, "no 503 or 429 reached the provider:\n{log}");
-        assert!(log.contains("attempt=2"), "nothing was retried");
+        assert_eq!(coder.state()?["registries"], json!([]));
+
+        // The faults really happened, and each was retried: the request right after a fault
+        // is the same call (method, path, query and body), until one is answered without a
+        // fault and without a retryable status.
+        let log = coder.request_log()?;
+        let faults: Vec<usize> = (0..log.len()).filter(|&i| log[i].fault).collect();
+        let statuses: Vec<Option<u16>> = faults.iter().map(|&i| log[i].status).collect();
+        assert!(
+            faults.len() >= 3 && statuses.contains(&Some(503)) && statuses.contains(&Some(429)),
+            "seed {SEED}: expected several 503 and 429 faults, got {statuses:?} in {} requests",
+            log.len()
+        );
+        for &i in &faults {
+            let fault = &log[i];
+            let next = log.get(i + 1).unwrap_or_else(|| {
+                panic!("seed {SEED}: the fault on request {fault:?} was never retried")
+            });
+            assert!(
+                next.same_call_as(fault),
+                "seed {SEED}: after the fault on {fault:?} came a different call {next:?}"
+            );
+        }
+        for (i, request) in log.iter().enumerate() {
+            let follows_fault = i > 0 && log[i - 1].fault;
+            if follows_fault && !request.fault {
+                assert!(
+                    !matches!(request.status, Some(429 | 502 | 503 | 504) | None),
+                    "seed {SEED}: a retry ended in {request:?}"
+                );
+            }
+        }
         Ok(())
     });
 }

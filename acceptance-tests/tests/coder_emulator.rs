@@ -7,8 +7,9 @@ use std::net::TcpStream;
 use acceptance_tests::coder::{CoderEmulator, sha256_hex};
 use serde_json::{Value, json};
 
-/// A raw HTTP/1.1 GET, so this test checks the emulator independently of the harness's client.
-fn get(url: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+/// A raw HTTP/1.1 GET, so this test checks the emulator independently of the harness's client:
+/// the status, the `Content-Type` and the body.
+fn get_raw(url: &str, path: &str, token: Option<&str>) -> (u16, String, String) {
     let address = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();
     let token_header = token
@@ -22,8 +23,24 @@ fn get(url: &str, path: &str, token: Option<&str>) -> (u16, Value) {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let status = answer[9..12].parse().unwrap();
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or((answer.as_str(), ""));
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_owned())
+}
+
+/// [`get_raw`] with the body as JSON (`null` when it is not JSON).
+fn get(url: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    let (status, _, body) = get_raw(url, path, token);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 #[test]
@@ -117,16 +134,29 @@ fn registries_images_and_faults() {
     coder.delete_registry_out_of_band(&registry_id).unwrap();
     assert_eq!(coder.state().unwrap()["registries"], json!([]));
 
-    coder.faults(1.0, &[503]).unwrap();
+    coder.faults(1.0, &[503], 11).unwrap();
     assert_eq!(get(&coder.url, "/api/private/version", None).0, 503);
-    coder.faults(0.0, &[]).unwrap();
+    coder.faults(0.0, &[], 11).unwrap();
     assert_eq!(get(&coder.url, "/api/private/version", None).0, 200);
+    let log = coder.request_log().unwrap();
+    let last_two: Vec<_> = log[log.len() - 2..]
+        .iter()
+        .map(|r| (r.path.as_str(), r.status, r.fault))
+        .collect();
+    assert_eq!(
+        last_two,
+        [
+            ("/api/private/version", Some(503), true),
+            ("/api/private/version", Some(200), false)
+        ]
+    );
+    assert!(log[log.len() - 1].same_call_as(&log[log.len() - 2]));
     coder.reset().unwrap();
     assert!(coder.request_counts().unwrap().is_empty());
 }
 
 #[test]
-fn v2_mode_answers_buildinfo() {
+fn v2_mode_answers_buildinfo_and_the_web_page_elsewhere() {
     let coder = CoderEmulator::start_v2().unwrap();
     let (status, body) = get(&coder.url, "/api/v2/buildinfo", None);
     assert_eq!(status, 200);
@@ -134,5 +164,19 @@ fn v2_mode_answers_buildinfo() {
         body["version"].as_str().unwrap().starts_with("v2."),
         "{body}"
     );
-    assert_eq!(get(&coder.url, "/api/private/version", None).0, 404);
+    // Like a real Coder v2, v1's routes are web-app paths there: 200 with HTML, not a 404.
+    for path in ["/api/private/version", "/api/v0/workspaces/config"] {
+        let (status, content_type, body) = get_raw(&coder.url, path, Some(&coder.token));
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+        assert!(body.starts_with("<!DOCTYPE html>"), "{path}: {body}");
+    }
+    let (status, body) = get(&coder.url, "/api/v2/users/me", None);
+    assert_eq!(
+        (status, &body["message"]),
+        (404, &json!("Route not found."))
+    );
 }

@@ -7,11 +7,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::Emulator;
 use crate::api::{parse_json, parse_object, registry_update};
 use crate::api_error::ApiError;
 use crate::faults::FaultPlan;
 use crate::model::ORGANIZATIONS;
+use crate::request_log::Entry;
+use crate::{Emulator, SettingsPut};
 
 type AdminResult = Result<Response, ApiError>;
 
@@ -100,16 +101,49 @@ pub async fn reset(State(emulator): State<Emulator>) -> Response {
     Json(json!({ "msg": "Reset." })).into_response()
 }
 
-/// `POST /__emulator/mode` `{"v2": bool}`: switches between Coder v1 and v2 answers.
+/// `GET /__emulator/request-log`: every request (up to the last
+/// [`MAX_ENTRIES`](crate::request_log::MAX_ENTRIES)) in arrival order, with its redacted body and
+/// the status it was answered.
+pub async fn request_log(State(emulator): State<Emulator>) -> Response {
+    let log = emulator.log();
+    let entries: Vec<&Entry> = log.entries().collect();
+    Json(json!(entries)).into_response()
+}
+
+/// The modes as `GET`/`POST /__emulator/mode` show them.
+fn mode_json(emulator: &Emulator) -> Value {
+    json!({ "v2": emulator.is_v2(), "settings_put": emulator.settings_put() })
+}
+
+/// `GET /__emulator/mode`: `{"v2": bool, "settings_put": "replace"|"merge"}`.
+pub async fn get_mode(State(emulator): State<Emulator>) -> Response {
+    Json(mode_json(&emulator)).into_response()
+}
+
+/// `POST /__emulator/mode` `{"v2": bool, "settings_put": "replace"|"merge"}` (either or both):
+/// switches between Coder v1 and v2 answers, and between a settings PUT that replaces and one
+/// that merges. Answers the modes now in force.
 pub async fn set_mode(State(emulator): State<Emulator>, body: Bytes) -> AdminResult {
-    let object = parse_object(&body)?;
-    match object.get("v2") {
-        Some(Value::Bool(v2)) => {
-            emulator.set_v2(*v2);
-            Ok(Json(json!({ "v2": v2 })).into_response())
-        }
-        _ => Err(ApiError::bad_request("Expected {\"v2\": true|false}.")),
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ModeChange {
+        v2: Option<bool>,
+        settings_put: Option<SettingsPut>,
     }
+    let usage = "Expected {\"v2\": true|false, \"settings_put\": \"replace\"|\"merge\"} \
+                 (either or both)";
+    let change: ModeChange = serde_json::from_value(Value::Object(parse_object(&body)?))
+        .map_err(|e| ApiError::bad_request(format!("{usage}: {e}.")))?;
+    if change.v2.is_none() && change.settings_put.is_none() {
+        return Err(ApiError::bad_request(format!("{usage}.")));
+    }
+    if let Some(v2) = change.v2 {
+        emulator.set_v2(v2);
+    }
+    if let Some(mode) = change.settings_put {
+        emulator.set_settings_put(mode);
+    }
+    Ok(Json(mode_json(&emulator)).into_response())
 }
 
 /// `GET /__emulator/state`: everything stored, with credential digests instead of credentials.
@@ -134,6 +168,7 @@ pub async fn state(State(emulator): State<Emulator>) -> Response {
     Json(json!({
         "version": emulator.shared.version,
         "v2": emulator.is_v2(),
+        "settings_put": emulator.settings_put(),
         "organizations": ORGANIZATIONS,
         "settings": Value::Object(model.settings().clone()),
         "registries": registries,

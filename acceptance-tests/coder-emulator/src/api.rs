@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api_error::ApiError;
 use crate::model::{NewImage, NewRegistry, RegistryUpdate, json_type};
-use crate::{Emulator, V2_VERSION};
+use crate::{Emulator, SettingsPut, V2_VERSION};
 
 /// Response header carrying the version on `GET /api` (coder-sdk `version.go`).
 const VERSION_HEADER: HeaderName = HeaderName::from_static("coder-version");
@@ -50,11 +50,16 @@ pub async fn get_settings(State(emulator): State<Emulator>) -> Response {
     Json(Value::Object(emulator.model().settings().clone())).into_response()
 }
 
-/// `PUT /api/v0/workspaces/config`: stores the body's keys, returns the whole object.
+/// `PUT /api/v0/workspaces/config`: the body replaces the object (or, in merge mode, its keys are
+/// stored); returns the whole object.
 pub async fn put_settings(State(emulator): State<Emulator>, body: Bytes) -> ApiResult {
     let body = parse_json(&body)?;
+    let mode = emulator.settings_put();
     let mut model = emulator.model();
-    let settings = model.update_settings(&body)?;
+    let settings = match mode {
+        SettingsPut::Replace => model.replace_settings(&body)?,
+        SettingsPut::Merge => model.update_settings(&body)?,
+    };
     Ok(Json(Value::Object(settings.clone())).into_response())
 }
 

@@ -1,5 +1,5 @@
 //! Error answers in Coder v1's shape: `{"error": {"msg", "code", "details"}}` (coder-sdk
-//! `APIError`), and the Coder v2 shape `{"message", "detail"}` for the v2 mode.
+//! `APIError`), and for the v2 mode the Coder v2 shape `{"message", "detail"}` and its web page.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -113,11 +113,28 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A Coder v2 "Route not found." answer: `codersdk.Response{message, detail}`.
+/// A Coder v2 "Route not found." answer for a path under `/api/v2`:
+/// `codersdk.Response{message, detail}`.
 pub fn v2_route_not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(json!({ "message": "Route not found.", "detail": "" })),
+    )
+        .into_response()
+}
+
+/// The page a Coder v2 deployment serves for every path outside its API: its web app. This one is
+/// hand-written and minimal; only its status and content type matter.
+const V2_WEB_PAGE: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+                               <title>Coder</title>\n</head>\n<body>\n<div id=\"root\"></div>\n\
+                               </body>\n</html>\n";
+
+/// A Coder v2 answer to a path outside `/api/v2`: 200 with the web page, as text/html.
+pub fn v2_web_page() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        V2_WEB_PAGE,
     )
         .into_response()
 }

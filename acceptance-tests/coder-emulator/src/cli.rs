@@ -1,16 +1,17 @@
 //! Command-line arguments of the `coder-emulator` binary:
 //! `coder-emulator --listen 127.0.0.1:0 --token <token> [--version 1.44.0] [--v2]
-//! [--url-file PATH]`.
+//! [--settings-put replace|merge] [--url-file PATH]`.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::{DEFAULT_VERSION, Options};
+use crate::{DEFAULT_VERSION, Options, SettingsPut};
 
 /// Usage text printed with argument errors.
 pub const USAGE: &str = "usage: coder-emulator --listen 127.0.0.1:0 --token <session token> \
-                         [--version 1.44.0] [--v2] [--url-file PATH]";
+                         [--version 1.44.0] [--v2] [--settings-put replace|merge] \
+                         [--url-file PATH]";
 
 /// Parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,9 @@ pub enum CliError {
     /// `--token` is empty.
     #[error("--token must not be empty")]
     EmptyToken,
+    /// `--settings-put` is neither `replace` nor `merge`.
+    #[error("--settings-put {0:?} must be replace or merge")]
+    BadSettingsPut(String),
     /// An argument is not valid UTF-8.
     #[error("arguments must be valid UTF-8")]
     NotUtf8,
@@ -57,6 +61,7 @@ impl CommandLine {
         let mut token = None;
         let mut version = DEFAULT_VERSION.to_owned();
         let mut v2 = false;
+        let mut settings_put = SettingsPut::default();
         let mut url_file = None;
         while let Some(arg) = args.next() {
             let arg = arg.into_string().map_err(|_| CliError::NotUtf8)?;
@@ -81,6 +86,10 @@ impl CommandLine {
                 "--listen" => listen = Some(value("--listen")?),
                 "--token" => token = Some(value("--token")?),
                 "--version" => version = value("--version")?,
+                "--settings-put" => {
+                    let mode = value("--settings-put")?;
+                    settings_put = mode.parse().map_err(|_| CliError::BadSettingsPut(mode))?;
+                }
                 "--url-file" => url_file = Some(PathBuf::from(value("--url-file")?)),
                 "--v2" if inline.is_none() => v2 = true,
                 _ => return Err(CliError::UnknownArgument(arg)),
@@ -100,7 +109,12 @@ impl CommandLine {
         Ok(CommandLine {
             listen,
             url_file,
-            options: Options { token, version, v2 },
+            options: Options {
+                token,
+                version,
+                v2,
+                settings_put,
+            },
         })
     }
 }
@@ -122,15 +136,34 @@ mod tests {
             "--version",
             "1.30.0",
             "--v2",
+            "--settings-put",
+            "merge",
             "--url-file",
             "/tmp/u",
         ])
         .unwrap();
+        assert_eq!(cli.options.settings_put, SettingsPut::Merge);
         assert_eq!(cli.listen.to_string(), "127.0.0.1:0");
         assert_eq!(cli.options.token, "t");
         assert_eq!(cli.options.version, "1.30.0");
         assert!(cli.options.v2);
         assert_eq!(cli.url_file, Some(PathBuf::from("/tmp/u")));
+    }
+
+    #[test]
+    fn settings_put_replaces_by_default() {
+        let cli = parse(&["--listen", "127.0.0.1:0", "--token", "t"]).unwrap();
+        assert_eq!(cli.options.settings_put, SettingsPut::Replace);
+        assert_eq!(
+            parse(&[
+                "--listen",
+                "127.0.0.1:0",
+                "--token",
+                "t",
+                "--settings-put=patch"
+            ]),
+            Err(CliError::BadSettingsPut("patch".into()))
+        );
     }
 
     #[test]

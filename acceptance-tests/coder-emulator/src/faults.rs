@@ -1,5 +1,6 @@
 //! Fault injection: a share of `/api/**` requests is answered with an error status before the
-//! request touches any state, optionally after a delay. Deterministic when seeded.
+//! request touches any state, optionally after a delay. Every plan that injects faults names the
+//! seed of its random choices, so the same requests in the same order get the same faults.
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, CODE_FAULT};
 
-/// What `POST /__emulator/faults` accepts (every field optional).
+/// What `POST /__emulator/faults` accepts (every field optional, but `seed` is required when
+/// `rate` is above 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultPlan {
@@ -20,7 +22,7 @@ pub struct FaultPlan {
     pub retry_after_secs: u64,
     /// Delay before every `/api/**` answer, faulted or not.
     pub latency_ms: u64,
-    /// Seed of the random choices; `None` picks one at random.
+    /// Seed of the random choices; required when `rate` is above 0.
     pub seed: Option<u64>,
 }
 
@@ -48,6 +50,9 @@ pub enum FaultPlanError {
     /// Faults are on but no status was given.
     #[error("statuses must not be empty when rate is above 0")]
     NoStatus,
+    /// Faults are on but no seed was given, so a failing run could not be repeated.
+    #[error("seed is required when rate is above 0, so that the same faults can be replayed")]
+    NoSeed,
 }
 
 /// What to do with one request.
@@ -70,7 +75,8 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             plan: FaultPlan::default(),
-            rng: fastrand::Rng::new(),
+            // Never drawn from while the rate is 0.
+            rng: fastrand::Rng::with_seed(0),
         }
     }
 }
@@ -87,10 +93,10 @@ impl Faults {
         if plan.rate > 0.0 && plan.statuses.is_empty() {
             return Err(FaultPlanError::NoStatus);
         }
-        self.rng = match plan.seed {
-            Some(seed) => fastrand::Rng::with_seed(seed),
-            None => fastrand::Rng::new(),
-        };
+        if plan.rate > 0.0 && plan.seed.is_none() {
+            return Err(FaultPlanError::NoSeed);
+        }
+        self.rng = fastrand::Rng::with_seed(plan.seed.unwrap_or(0));
         self.plan = plan;
         Ok(())
     }
@@ -170,5 +176,12 @@ mod tests {
             Err(FaultPlanError::Status(200))
         );
         assert_eq!(faults.set(plan(0.5, &[], 1)), Err(FaultPlanError::NoStatus));
+        let unseeded = FaultPlan {
+            seed: None,
+            ..plan(0.5, &[503], 1)
+        };
+        assert_eq!(faults.set(unseeded), Err(FaultPlanError::NoSeed));
+        // Turning faults off needs no seed.
+        assert_eq!(faults.set(FaultPlan::default()), Ok(()));
     }
 }

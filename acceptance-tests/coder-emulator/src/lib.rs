@@ -1,8 +1,9 @@
 //! A test-only emulator of the Coder v1 HTTP API: the workspace settings object
 //! (`/api/v0/workspaces/config`), image registries and images, the version routes, `Session-Token`
-//! authentication and v1's error body. It also has a Coder v2 mode (only `/api/v2/buildinfo`) and
-//! a test-only admin surface under `/__emulator/` (fault injection, out-of-band changes, request
-//! counts, state with credential digests).
+//! authentication and v1's error body. It also has a Coder v2 mode (`/api/v2/buildinfo`, and the
+//! web page for every path outside `/api/v2`) and a test-only admin surface under `/__emulator/`
+//! (fault injection, out-of-band changes, request counts and the ordered request log, state with
+//! credential digests).
 //!
 //! Coder v1 is closed source; what this emulator does is written from the public client
 //! (coder-sdk) and docs. README.md says which behaviour is confirmed and which is assumed.
@@ -25,12 +26,15 @@ mod gate;
 pub mod model;
 pub mod request_log;
 
+use std::fmt;
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
 use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 use crate::faults::Faults;
@@ -48,6 +52,52 @@ pub const V2_VERSION: &str = "v2.18.0";
 /// Largest request body the emulator reads (a registry password may be 32 KiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// What `PUT /api/v0/workspaces/config` does with the keys its body leaves out.
+///
+/// Whether Coder v1 merges or replaces is not in the public record (README.md), so the default is
+/// the strict one: [`SettingsPut::Replace`], under which a client that sends only the keys it
+/// manages switches every other setting off, as it would against a server that replaces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SettingsPut {
+    /// The body becomes the whole object: known keys it leaves out go back to their initial
+    /// value (`false`, or `""` for `gpu_vendor`), other keys it leaves out are removed.
+    #[default]
+    Replace,
+    /// The body's keys are stored; keys it leaves out keep their value.
+    Merge,
+}
+
+impl SettingsPut {
+    /// The name used on the command line and in the admin surface.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingsPut::Replace => "replace",
+            SettingsPut::Merge => "merge",
+        }
+    }
+}
+
+impl fmt::Display for SettingsPut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SettingsPut {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SettingsPut, String> {
+        match text {
+            "replace" => Ok(SettingsPut::Replace),
+            "merge" => Ok(SettingsPut::Merge),
+            other => Err(format!(
+                "{other:?} is not a settings PUT mode; use replace or merge"
+            )),
+        }
+    }
+}
+
 /// How an emulator behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -57,15 +107,18 @@ pub struct Options {
     pub version: String,
     /// Answer like a Coder v2 deployment instead.
     pub v2: bool,
+    /// What a settings PUT does with the keys it leaves out.
+    pub settings_put: SettingsPut,
 }
 
 impl Options {
-    /// A v1 deployment of [`DEFAULT_VERSION`] accepting `token`.
+    /// A v1 deployment of [`DEFAULT_VERSION`] accepting `token`, whose settings PUT replaces.
     pub fn new(token: impl Into<String>) -> Options {
         Options {
             token: token.into(),
             version: DEFAULT_VERSION.to_owned(),
             v2: false,
+            settings_put: SettingsPut::default(),
         }
     }
 }
@@ -80,6 +133,7 @@ struct Shared {
     token: String,
     version: String,
     v2: AtomicBool,
+    settings_put: Mutex<SettingsPut>,
     model: Mutex<Model>,
     faults: Mutex<Faults>,
     log: Mutex<RequestLog>,
@@ -99,6 +153,7 @@ impl Emulator {
                 token: options.token,
                 version: options.version,
                 v2: AtomicBool::new(options.v2),
+                settings_put: Mutex::new(options.settings_put),
                 model: Mutex::new(Model::new()),
                 faults: Mutex::new(Faults::default()),
                 log: Mutex::new(RequestLog::default()),
@@ -115,6 +170,15 @@ impl Emulator {
         self.shared.v2.store(v2, Ordering::Relaxed);
     }
 
+    /// What a settings PUT does with the keys it leaves out.
+    pub fn settings_put(&self) -> SettingsPut {
+        *lock(&self.shared.settings_put)
+    }
+
+    fn set_settings_put(&self, mode: SettingsPut) {
+        *lock(&self.shared.settings_put) = mode;
+    }
+
     fn model(&self) -> MutexGuard<'_, Model> {
         lock(&self.shared.model)
     }
@@ -128,7 +192,7 @@ impl Emulator {
     }
 
     /// Back to a fresh deployment: initial settings, no registries or images, no faults, empty
-    /// request log. The token, version and mode stay.
+    /// request log. The token, version and modes stay.
     fn reset(&self) {
         *self.model() = Model::new();
         *self.faults() = Faults::default();
@@ -178,13 +242,17 @@ pub fn router(emulator: Emulator) -> Router {
             delete(admin::delete_registry).patch(admin::patch_registry),
         )
         .route("/__emulator/requests", get(admin::request_counts))
+        .route("/__emulator/request-log", get(admin::request_log))
         .route(
             "/__emulator/last-request-bodies",
             get(admin::last_request_bodies),
         )
         .route("/__emulator/reset", post(admin::reset))
         .route("/__emulator/state", get(admin::state))
-        .route("/__emulator/mode", post(admin::set_mode))
+        .route(
+            "/__emulator/mode",
+            get(admin::get_mode).post(admin::set_mode),
+        )
         .method_not_allowed_fallback(api::method_not_allowed)
         .fallback(api::route_not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -189,18 +189,8 @@ impl Default for Model {
 impl Model {
     /// A fresh deployment: initial settings, no registries, no images.
     pub fn new() -> Model {
-        let settings = INITIAL_SETTINGS
-            .iter()
-            .map(|(key, value)| {
-                let value = match value {
-                    InitialValue::Bool(b) => Value::Bool(*b),
-                    InitialValue::Str(s) => Value::String((*s).to_owned()),
-                };
-                ((*key).to_owned(), value)
-            })
-            .collect();
         Model {
-            settings,
+            settings: initial_settings(),
             registries: Vec::new(),
             images: Vec::new(),
         }
@@ -212,17 +202,25 @@ impl Model {
     }
 
     /// Validates `body` as a settings object and stores its keys; keys it omits keep their
-    /// values (ASSUMED). Nothing changes when any key is invalid.
+    /// values. Nothing changes when any key is invalid.
     pub fn update_settings(&mut self, body: &Value) -> Result<&Map<String, Value>, ApiError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object."))?;
-        for (key, value) in object {
-            validate_setting(key, value)?;
-        }
+        let object = validated_settings(body)?;
         for (key, value) in object {
             self.settings.insert(key.clone(), value.clone());
         }
+        Ok(&self.settings)
+    }
+
+    /// Validates `body` as a settings object and makes it the whole object: known keys it omits
+    /// go back to their initial value, other keys it omits are removed. Nothing changes when any
+    /// key is invalid.
+    pub fn replace_settings(&mut self, body: &Value) -> Result<&Map<String, Value>, ApiError> {
+        let object = validated_settings(body)?;
+        let mut settings = initial_settings();
+        for (key, value) in object {
+            settings.insert(key.clone(), value.clone());
+        }
+        self.settings = settings;
         Ok(&self.settings)
     }
 
@@ -481,6 +479,31 @@ impl Model {
 
 /// Checks one key of a settings object: known keys must have their JSON type (and `gpu_vendor`
 /// one of [`GPU_VENDORS`]); unknown keys may hold anything.
+/// The settings object of a fresh deployment: [`INITIAL_SETTINGS`].
+fn initial_settings() -> Map<String, Value> {
+    INITIAL_SETTINGS
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                InitialValue::Bool(b) => Value::Bool(*b),
+                InitialValue::Str(s) => Value::String((*s).to_owned()),
+            };
+            ((*key).to_owned(), value)
+        })
+        .collect()
+}
+
+/// `body` as a settings object, once every key in it is valid.
+fn validated_settings(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object."))?;
+    for (key, value) in object {
+        validate_setting(key, value)?;
+    }
+    Ok(object)
+}
+
 fn validate_setting(key: &str, value: &Value) -> Result<(), ApiError> {
     let Some((_, initial)) = INITIAL_SETTINGS.iter().find(|(k, _)| *k == key) else {
         return Ok(());
@@ -625,5 +648,35 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
         assert_eq!(model.settings()["enable_tun_device"], json!(false));
+        model
+            .update_settings(&json!({"enable_tun_device": true}))
+            .unwrap();
+        let err = model
+            .replace_settings(&json!({"gpu_vendor": "intel"}))
+            .unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(model.settings()["enable_tun_device"], json!(true));
+    }
+
+    #[test]
+    fn replace_resets_left_out_keys_and_merge_keeps_them() {
+        let mut model = Model::new();
+        model
+            .update_settings(&json!({"enable_tun_device": true, "gpu_vendor": "nvidia", "x": 1}))
+            .unwrap();
+        model
+            .update_settings(&json!({"enable_container_vms": true}))
+            .unwrap();
+        assert_eq!(model.settings()["enable_tun_device"], json!(true));
+        assert_eq!(model.settings()["x"], json!(1));
+
+        let settings = model
+            .replace_settings(&json!({"enable_fuse_device": true, "y": [2]}))
+            .unwrap()
+            .clone();
+        let mut expected = initial_settings();
+        expected.insert("enable_fuse_device".into(), json!(true));
+        expected.insert("y".into(), json!([2]));
+        assert_eq!(settings, expected);
     }
 }

@@ -1,7 +1,7 @@
 //! The emulator over real HTTP: authentication, the error body, settings, registries, images,
 //! faults, the v2 mode and the admin surface.
 
-use coder_emulator::{Emulator, Options, sha256_hex};
+use coder_emulator::{Emulator, Options, SettingsPut, sha256_hex};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -162,34 +162,46 @@ async fn unknown_routes_answer_route_not_found() {
     assert_error(&wrong_method, StatusCode::METHOD_NOT_ALLOWED, "empty");
 }
 
+/// The settings object of a fresh deployment.
+fn initial_settings() -> Value {
+    json!({
+        "enable_container_vms": false,
+        "gpu_vendor": "",
+        "enable_workspaces_as_code": false,
+        "enable_cvm_caching": false,
+        "enable_shiftfs_auto_load": false,
+        "default_to_container_vms": false,
+        "enable_tun_device": false,
+        "enable_fuse_device": false,
+        "enable_self_contained_builds": false,
+        "enable_process_logging": false,
+    })
+}
+
 #[tokio::test]
-async fn settings_round_trip_keeps_omitted_and_unknown_keys() {
+async fn a_settings_put_replaces_the_whole_object_by_default() {
     let server = v1().await;
     let initial = server
         .api(Method::GET, "/api/v0/workspaces/config", None)
         .await
         .json();
-    assert_eq!(
-        initial,
-        json!({
-            "enable_container_vms": false,
-            "gpu_vendor": "",
-            "enable_workspaces_as_code": false,
-            "enable_cvm_caching": false,
-            "enable_shiftfs_auto_load": false,
-            "default_to_container_vms": false,
-            "enable_tun_device": false,
-            "enable_fuse_device": false,
-            "enable_self_contained_builds": false,
-            "enable_process_logging": false,
-        })
-    );
+    assert_eq!(initial, initial_settings());
+
+    // Set "from the UI": a known toggle and a key this emulator does not know.
+    let ui = server
+        .admin(
+            Method::PATCH,
+            "/__emulator/settings",
+            Some(json!({"enable_tun_device": true, "enable_p2p": true})),
+        )
+        .await;
+    assert_eq!(ui.status, StatusCode::OK, "{}", ui.text);
 
     let put = server
         .api(
             Method::PUT,
             "/api/v0/workspaces/config",
-            Some(json!({"enable_container_vms": true, "gpu_vendor": "nvidia", "enable_p2p": true, "future": {"a": 1}})),
+            Some(json!({"enable_container_vms": true, "gpu_vendor": "nvidia", "future": {"a": 1}})),
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
@@ -198,31 +210,144 @@ async fn settings_round_trip_keeps_omitted_and_unknown_keys() {
         .await
         .json();
     assert_eq!(put.json(), after);
-    assert_eq!(after["enable_container_vms"], json!(true));
-    assert_eq!(after["gpu_vendor"], json!("nvidia"));
-    assert_eq!(after["enable_p2p"], json!(true));
-    assert_eq!(after["future"], json!({"a": 1}));
-    assert_eq!(
-        after["enable_tun_device"],
-        json!(false),
-        "omitted keys keep their value"
-    );
+    let mut expected = initial_settings();
+    expected["enable_container_vms"] = json!(true);
+    expected["gpu_vendor"] = json!("nvidia");
+    expected["future"] = json!({"a": 1});
+    // enable_tun_device is back to false and enable_p2p is gone: the body left them out.
+    assert_eq!(after, expected);
 
-    // "From the UI".
-    let ui = server
+    let state = server
+        .admin(Method::GET, "/__emulator/state", None)
+        .await
+        .json();
+    assert_eq!(state["settings_put"], json!("replace"));
+}
+
+#[tokio::test]
+async fn in_merge_mode_a_settings_put_keeps_omitted_and_unknown_keys() {
+    let server = start(Options {
+        settings_put: SettingsPut::Merge,
+        ..Options::new(TOKEN)
+    })
+    .await;
+    server
         .admin(
             Method::PATCH,
             "/__emulator/settings",
-            Some(json!({"enable_tun_device": true})),
+            Some(json!({"enable_tun_device": true, "enable_p2p": true})),
         )
         .await;
-    assert_eq!(ui.status, StatusCode::OK, "{}", ui.text);
-    let after = server
-        .api(Method::GET, "/api/v0/workspaces/config", None)
+    let put = server
+        .api(
+            Method::PUT,
+            "/api/v0/workspaces/config",
+            Some(json!({"enable_container_vms": true, "future": {"a": 1}})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let mut expected = initial_settings();
+    expected["enable_container_vms"] = json!(true);
+    expected["enable_tun_device"] = json!(true);
+    expected["enable_p2p"] = json!(true);
+    expected["future"] = json!({"a": 1});
+    assert_eq!(put.json(), expected);
+
+    // The admin switch goes back to replace, and a reset keeps the mode.
+    let mode = server
+        .admin(
+            Method::POST,
+            "/__emulator/mode",
+            Some(json!({"settings_put": "replace"})),
+        )
+        .await;
+    assert_eq!(mode.json(), json!({"v2": false, "settings_put": "replace"}));
+    server.admin(Method::POST, "/__emulator/reset", None).await;
+    let put = server
+        .api(
+            Method::PUT,
+            "/api/v0/workspaces/config",
+            Some(json!({"enable_fuse_device": true})),
+        )
+        .await;
+    let mut expected = initial_settings();
+    expected["enable_fuse_device"] = json!(true);
+    assert_eq!(put.json(), expected);
+    for bad in [
+        json!({}),
+        json!({"settings_put": "patch"}),
+        json!({"v2": "yes"}),
+        json!({"v3": true}),
+    ] {
+        let answer = server
+            .admin(Method::POST, "/__emulator/mode", Some(bad.clone()))
+            .await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    assert_eq!(
+        server
+            .admin(Method::GET, "/__emulator/mode", None)
+            .await
+            .json(),
+        json!({"v2": false, "settings_put": "replace"})
+    );
+}
+
+#[tokio::test]
+async fn the_request_log_keeps_order_bodies_and_answers() {
+    let server = v1().await;
+    server
+        .admin(Method::GET, "/api/private/version", None)
+        .await;
+    server
+        .call(
+            Method::PUT,
+            "/api/v0/workspaces/config",
+            Some(json!({"enable_container_vms": true})),
+            None,
+        )
+        .await;
+    server.create_registry("team", "pw-secret").await;
+    server
+        .api(Method::GET, "/api/v0/registries?org=default", None)
+        .await;
+    let log = server
+        .admin(Method::GET, "/__emulator/request-log", None)
         .await
         .json();
-    assert_eq!(after["enable_tun_device"], json!(true));
-    assert_eq!(after["gpu_vendor"], json!("nvidia"));
+    let log = log.as_array().unwrap();
+    let summary: Vec<(u64, &str, &str, u64)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["seq"].as_u64().unwrap(),
+                e["route"].as_str().unwrap(),
+                e["path"].as_str().unwrap(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "GET /api/private/version", "/api/private/version", 200),
+            (
+                2,
+                "PUT /api/v0/workspaces/config",
+                "/api/v0/workspaces/config",
+                401
+            ),
+            (3, "POST /api/v0/registries", "/api/v0/registries", 201),
+            (4, "GET /api/v0/registries", "/api/v0/registries", 200),
+        ]
+    );
+    assert!(log.iter().all(|e| e["fault"] == json!(false)));
+    assert_eq!(log[0]["body"], Value::Null);
+    assert_eq!(log[1]["body"], json!({"enable_container_vms": true}));
+    assert_eq!(log[1]["method"], json!("PUT"));
+    assert_eq!(log[2]["body"]["password"], json!("<redacted>"));
+    assert_eq!(log[3]["query"], json!("org=default"));
+    assert!(!log.iter().any(|e| e.to_string().contains("pw-secret")));
 }
 
 #[tokio::test]
@@ -245,6 +370,17 @@ async fn settings_are_validated() {
         )
         .await;
     assert_eq!(off.status, StatusCode::OK);
+    server
+        .admin(
+            Method::PATCH,
+            "/__emulator/settings",
+            Some(json!({"enable_tun_device": true, "enable_p2p": true})),
+        )
+        .await;
+    let before = server
+        .api(Method::GET, "/api/v0/workspaces/config", None)
+        .await
+        .json();
 
     for bad in [
         json!({"gpu_vendor": "intel"}),
@@ -274,12 +410,8 @@ async fn settings_are_validated() {
         .api(Method::GET, "/api/v0/workspaces/config", None)
         .await
         .json();
-    assert_eq!(
-        after["enable_container_vms"],
-        json!(false),
-        "a refused PUT changes nothing"
-    );
-    assert_eq!(after["gpu_vendor"], json!(""));
+    assert_eq!(after, before, "a refused PUT changes nothing");
+    assert_eq!(after["enable_tun_device"], json!(true));
 }
 
 #[tokio::test]
@@ -712,6 +844,22 @@ async fn faults_answer_before_touching_state() {
         .await
         .json();
     assert_eq!(counts["POST /api/v0/registries"], json!(20));
+    // The ordered log marks each of them as a fault, with the status it got.
+    let log = server
+        .admin(Method::GET, "/__emulator/request-log", None)
+        .await
+        .json();
+    let logged: Vec<u16> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["route"] == json!("POST /api/v0/registries"))
+        .map(|e| {
+            assert_eq!(e["fault"], json!(true), "{e}");
+            u16::try_from(e["status"].as_u64().unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(logged, statuses);
 
     let off = server
         .admin(Method::POST, "/__emulator/faults", Some(json!({"rate": 0})))
@@ -720,9 +868,11 @@ async fn faults_answer_before_touching_state() {
     server.create_registry("x", "pw").await;
 
     for bad in [
-        json!({"rate": 2}),
-        json!({"rate": 0.5, "statuses": [200]}),
-        json!({"rate": 0.5, "bogus": 1}),
+        json!({"rate": 2, "seed": 1}),
+        json!({"rate": 0.5, "statuses": [200], "seed": 1}),
+        json!({"rate": 0.5, "bogus": 1, "seed": 1}),
+        // Every plan that injects faults names its seed.
+        json!({"rate": 0.5, "statuses": [503]}),
     ] {
         let answer = server
             .admin(Method::POST, "/__emulator/faults", Some(bad))
@@ -769,15 +919,45 @@ async fn v2_mode() {
     let info = server.admin(Method::GET, "/api/v2/buildinfo", None).await;
     assert_eq!(info.status, StatusCode::OK);
     assert_eq!(info.json()["version"], json!("v2.18.0"));
+    // Outside /api/v2, Coder v2 serves its web page, with or without a token.
     for path in [
         "/api/private/version",
         "/api/v0/workspaces/config",
-        "/api/v2/nope",
+        "/api",
+        "/",
+        "/workspaces",
     ] {
+        for token in [None, Some(TOKEN)] {
+            let answer = server.call(Method::GET, path, None, token).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}");
+            assert_eq!(
+                answer.headers["content-type"], "text/html; charset=utf-8",
+                "{path}"
+            );
+            assert!(answer.text.starts_with("<!DOCTYPE html>"), "{path}");
+            assert!(serde_json::from_str::<Value>(&answer.text).is_err());
+        }
+    }
+    // Inside /api/v2, an unknown route is v2's JSON 404.
+    for path in ["/api/v2/nope", "/api/v2"] {
         let answer = server.api(Method::GET, path, None).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(answer.json()["message"], json!("Route not found."));
     }
+    // A write to a v1 route changes nothing there.
+    let put = server
+        .api(
+            Method::PUT,
+            "/api/v0/workspaces/config",
+            Some(json!({"enable_container_vms": true})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK);
+    let state = server
+        .admin(Method::GET, "/__emulator/state", None)
+        .await
+        .json();
+    assert_eq!(state["settings"], initial_settings());
 
     // The admin switch goes back to v1 and forth.
     let v1_server = v1().await;

@@ -1020,6 +1020,50 @@ mod tests {
         assert_eq!(version, "v2.10.2+abc");
     }
 
+    /// What a Coder v2 deployment answers: build info under /api/v2, and 200 with its web page
+    /// for every path outside its API, /api/private/version included.
+    fn coder_v2(seen: &crate::test_server::Seen) -> Answer {
+        match seen.path() {
+            "/api/v2/buildinfo" => Answer::json(
+                200,
+                json!({"version": "v2.30.0", "external_url": "https://github.com/coder/coder"}),
+            ),
+            path if path.starts_with("/api/v2/") => {
+                Answer::json(404, json!({"message": "Route not found."}))
+            }
+            _ => Answer::typed(
+                200,
+                "text/html; charset=utf-8",
+                "<!DOCTYPE html><html><body><div id=\"root\"></div></body></html>".into(),
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn detects_coder_v2_that_serves_its_web_page_outside_the_api() {
+        let server = TestServer::start(|seen, _| coder_v2(seen)).await;
+        let client = client(&server);
+        let error = client.ensure_v1().await.unwrap_err();
+        let CoderError::V2Deployment {
+            ref url,
+            ref version,
+        } = error
+        else {
+            panic!("{error:?}");
+        };
+        assert_eq!(version, "v2.30.0");
+        assert_eq!(url, server.url.as_str());
+        // Detected before any v1 route is asked.
+        let paths: Vec<_> = server.seen().iter().map(|s| s.path().to_owned()).collect();
+        assert_eq!(paths, ["/api/v2/buildinfo"]);
+        // A v1 call on its own would get the web page, which is not the settings object.
+        let config = client.get_workspaces_config().await.unwrap_err();
+        assert!(
+            matches!(config, CoderError::InvalidResponse { .. }),
+            "{config:?}"
+        );
+    }
+
     #[tokio::test]
     async fn detects_v2_from_the_private_version_too() {
         let server = TestServer::start(|seen, _| match seen.path() {

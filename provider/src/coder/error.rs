@@ -47,9 +47,9 @@ pub enum CoderError {
     /// The URL points at a Coder v2 deployment, which this provider cannot
     /// manage.
     #[error(
-        "{url} is Coder {version}, a Coder v2 deployment; this provider manages Coder v1 \
-         (Coder Classic / Enterprise), whose site-wide CVM switch and registry API do not \
-         exist in v2"
+        "the deployment at {url} is Coder {version}, a Coder v2 deployment; this provider \
+         manages Coder v1 (Coder Classic / Enterprise), whose site-wide CVM switch and registry \
+         API do not exist in v2"
     )]
     V2Deployment {
         /// The deployment's base URL.
@@ -371,6 +371,26 @@ mod tests {
         // The diagnostic does not repeat the cause already in the message.
         let detail = error.to_diagnostic(None).detail;
         assert_eq!(detail.matches("503").count(), 1, "{detail}");
+    }
+
+    #[test]
+    fn v2_diagnostic_keeps_the_url_as_written() {
+        let d = CoderError::V2Deployment {
+            url: "http://127.0.0.1:8080/".into(),
+            version: "v2.18.0".into(),
+        }
+        .to_diagnostic(None);
+        assert_eq!(d.summary, "Coder v2 Is Not Supported");
+        assert_eq!(
+            d.detail,
+            "The deployment at http://127.0.0.1:8080/ is Coder v2.18.0, a Coder v2 deployment; \
+             this provider manages Coder v1 (Coder Classic / Enterprise), whose site-wide CVM \
+             switch and registry API do not exist in v2. In Coder v2, Docker in workspaces is \
+             set up per template instead: give the workspace pod the sysbox-runc runtime class \
+             or run it in envbox, keep image pull credentials in Kubernetes docker-registry \
+             secrets, and manage templates with the coderd Terraform provider. Point coder.url \
+             at a Coder v1 deployment to use this provider's Coder resources."
+        );
     }
 
     #[test]
