@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::Instant;
 
+use crate::error::Error;
 use crate::terraform::{Discovery, Terraform, try_discovery};
 
 /// Environment variable: a directory into which every test process that runs acceptance tests
@@ -58,7 +59,7 @@ where
     let discovery = match try_discovery() {
         Ok(discovery) => discovery,
         Err(e) => {
-            record_discovery_failure(&e.to_string());
+            record_discovery_failure(&e);
             panic!("{e}");
         }
     };
@@ -182,10 +183,13 @@ fn record_discovery(discovery: &Discovery) {
     });
 }
 
-/// Writes that discovery failed, once per process.
-fn record_discovery_failure(message: &str) {
+/// Writes that discovery failed, with the fix, once per process.
+fn record_discovery_failure(error: &Error) {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| record(&["discovery-failed", message]));
+    ONCE.call_once(|| match error {
+        Error::Discovery { reason, fix } => record(&["discovery-failed", reason, fix]),
+        other => record(&["discovery-failed", &other.to_string(), ""]),
+    });
 }
 
 /// Writes one line per client the test ran on or skipped.

@@ -851,13 +851,14 @@ error: 2 targets failed:
     assert!(out.starts_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
     assert!(out.contains("exited with status 101"), "{out}");
 
-    // Discovery failed in a test process: the reason is among the closing lines.
+    // Discovery failed in a test process: the reason and the fix are among the closing lines.
     let records =
-        ["discovery-failed\tTerraform 1.0.3 is not in the cache; run scripts/fetch-terraform\n"];
+        ["discovery-failed\tTerraform 1.0.3 is not in the cache\trun `scripts/fetch-terraform`\n"];
     let (_, out) = summary_of(PASSING_LOG, &records, 0);
     assert!(
-        out.contains(
-            "Acceptance tests found no client to run on: Terraform 1.0.3 is not in the cache"
+        out.ends_with(
+            "Acceptance tests found no client to run on: Terraform 1.0.3 is not in the cache \
+             (fix: run `scripts/fetch-terraform`)\n"
         ),
         "{out}"
     );
