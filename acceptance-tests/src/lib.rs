@@ -43,10 +43,10 @@ pub use provider::{
     PROVIDER_BINARY_ENV, PROVIDER_PACKAGE, PROVIDER_SOURCE, ProviderBinary, provider_binary,
     provider_config,
 };
-pub use runner::{run, run_where};
+pub use runner::{REPORT_DIR_ENV, Runs, run, run_on, run_where};
 pub use terraform::{
-    CACHE_DIR_ENV, OLDEST_SUPPORTED, OPENTOFU_FETCH_COMMAND, PATHS_ENV, Product, Terraform,
-    cache_dir, cached_opentofu_paths, cached_terraform_path, discover, find_on_path, parse_product,
-    parse_version, parse_version_json, terraforms, try_terraforms,
+    CACHE_DIR_ENV, Discovery, OLDEST_SUPPORTED, OPENTOFU_FETCH_COMMAND, PATHS_ENV, Product,
+    SkippedClient, Terraform, cache_dir, cached_opentofu_paths, cached_terraform_path, discover,
+    find_on_path, parse_product, parse_version, parse_version_json, terraforms, try_terraforms,
 };
 pub use workdir::{Action, DEFAULT_TIMEOUT, KEEP_ENV, LOG_ENV, TIMEOUT_ENV, Workdir};

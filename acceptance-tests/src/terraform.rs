@@ -1,9 +1,9 @@
 //! Finding the Terraform binaries the acceptance tests run against.
 //!
-//! By default that is the `terraform` on `PATH` (if it is 1.0 or newer) plus Terraform 1.0.3 from
-//! the cache that `scripts/fetch-terraform` fills, and OpenTofu where available: the `tofu` on
-//! `PATH` and every `tofu` that `scripts/fetch-opentofu` built into the cache. `CVM_TF_PATHS`
-//! replaces that list.
+//! By default that is Terraform 1.0.3 from the cache that `scripts/fetch-terraform` fills, the
+//! `terraform` on `PATH` if there is one (and it is 1.0 or newer), and OpenTofu where available:
+//! the `tofu` on `PATH` and every `tofu` that `scripts/fetch-opentofu` built into the cache.
+//! `CVM_TF_PATHS` replaces that list. Discovery also says which candidates it left out and why.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -275,24 +275,43 @@ pub fn find_on_path(name: &str, path_var: Option<&OsStr>) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Discovery with explicit inputs (the environment-reading [`try_terraforms`] calls this).
+/// A candidate client that discovery left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedClient {
+    /// What was left out, e.g. "`terraform` on PATH" or "OpenTofu 1.11.6 (/usr/bin/tofu)".
+    pub candidate: String,
+    /// Why, in a sentence that says how to get it included where that is possible.
+    pub reason: String,
+}
+
+/// The clients the acceptance tests run on, and the candidates that were left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// Terraform newest first, then OpenTofu newest first; never empty.
+    pub clients: Vec<Terraform>,
+    /// Every candidate that does not run the tests, each with the reason.
+    pub skipped: Vec<SkippedClient>,
+}
+
+/// Discovery with explicit inputs (the environment-reading [`try_discovery`] calls this).
 ///
 /// * `override_paths`: the value of `CVM_TF_PATHS`; if non-empty, exactly these binaries are
 ///   used, and every one must work.
-/// * otherwise `terraform` from `path_var` (ignored if older than 1.0; an error if absent),
-///   1.0.3 from `cache_dir` (an error if absent), and OpenTofu if there is any: `tofu` from
-///   `path_var` and every `tofu` built into `cache_dir` by `scripts/fetch-opentofu` (none is
-///   not an error; one that does not run is). Duplicates of the same product and version are
-///   dropped.
+/// * otherwise: the `terraform` from `path_var` if there is one (none, or one older than 1.0,
+///   is a skip; one that does not run is an error), 1.0.3 from `cache_dir` (an error if absent),
+///   and OpenTofu: `tofu` from `path_var` and every `tofu` built into `cache_dir` by
+///   `scripts/fetch-opentofu` (none is a skip; one that does not run is an error).
 ///
-/// The result lists Terraform first, newest first, then OpenTofu, newest first: the first entry
-/// is the newest Terraform whenever there is one.
+/// A second binary of the same product and version is skipped as a duplicate. The clients list
+/// Terraform first, newest first, then OpenTofu, newest first: the first entry is the newest
+/// Terraform whenever there is one.
 pub fn discover(
     override_paths: Option<&str>,
     path_var: Option<&OsStr>,
     cache_dir: &Path,
-) -> Result<Vec<Terraform>, Error> {
+) -> Result<Discovery, Error> {
     let mut found = Vec::new();
+    let mut skipped = Vec::new();
     if let Some(list) = override_paths.filter(|l| !l.trim().is_empty()) {
         for entry in list.split(':').filter(|e| !e.trim().is_empty()) {
             let terraform =
@@ -302,58 +321,52 @@ pub fn discover(
                 })?;
             found.push(terraform);
         }
+        skipped.push(SkippedClient {
+            candidate: "the default clients (`terraform` on PATH, Terraform 1.0.3, OpenTofu)"
+                .to_string(),
+            reason: format!("{PATHS_ENV} replaces them"),
+        });
     } else {
-        let on_path = find_on_path("terraform", path_var).ok_or_else(|| Error::Discovery {
-            reason: "no `terraform` on PATH".to_string(),
-            fix: format!(
-                "install Terraform ≥ 1.0 on PATH, or set {PATHS_ENV}=/path/to/terraform[:…]"
-            ),
-        })?;
-        let newest = Terraform::probe(&on_path).map_err(|e| Error::Discovery {
-            reason: format!("`{}` does not work: {e}", on_path.display()),
-            fix: format!("install a working Terraform ≥ 1.0 on PATH, or set {PATHS_ENV}"),
-        })?;
-        if newest.at_least(1, 0, 0) {
-            found.push(newest);
+        match find_on_path("terraform", path_var) {
+            None => skipped.push(SkippedClient {
+                candidate: "`terraform` on PATH".to_string(),
+                reason: "there is none; install Terraform ≥ 1.0 on PATH to run on it too"
+                    .to_string(),
+            }),
+            Some(on_path) => {
+                let newest = Terraform::probe(&on_path).map_err(|e| Error::Discovery {
+                    reason: format!("`{}` does not work: {e}", on_path.display()),
+                    fix: format!(
+                        "install a working Terraform ≥ 1.0 on PATH, remove it from PATH, or set {PATHS_ENV}"
+                    ),
+                })?;
+                if newest.at_least(1, 0, 0) {
+                    found.push(newest);
+                } else {
+                    skipped.push(SkippedClient {
+                        candidate: newest.to_string(),
+                        reason: "older than 1.0, the oldest the provider supports".to_string(),
+                    });
+                }
+            }
         }
 
-        let cached = cached_terraform_path(cache_dir);
-        if !cached.is_file() {
-            return Err(Error::Discovery {
-                reason: format!(
-                    "Terraform {}.{}.{} is not in the cache ({} is missing)",
-                    OLDEST_SUPPORTED.0,
-                    OLDEST_SUPPORTED.1,
-                    OLDEST_SUPPORTED.2,
-                    cached.display()
-                ),
-                fix: format!("run `{FETCH_COMMAND}` (it honours {CACHE_DIR_ENV})"),
-            });
-        }
-        let oldest = Terraform::probe(&cached).map_err(|e| Error::Discovery {
-            reason: format!("cached `{}` does not work: {e}", cached.display()),
-            fix: format!("delete it and run `{FETCH_COMMAND}` again"),
-        })?;
-        if oldest.version != OLDEST_SUPPORTED {
-            return Err(Error::Discovery {
-                reason: format!(
-                    "`{}` is version {}, expected {}.{}.{}",
-                    cached.display(),
-                    oldest.version_string(),
-                    OLDEST_SUPPORTED.0,
-                    OLDEST_SUPPORTED.1,
-                    OLDEST_SUPPORTED.2
-                ),
-                fix: format!("delete it and run `{FETCH_COMMAND}` again"),
-            });
-        }
-        found.push(oldest);
+        found.push(cached_oldest(cache_dir)?);
 
-        let opentofu_on_path = find_on_path("tofu", path_var);
-        for tofu in opentofu_on_path
+        let opentofu: Vec<PathBuf> = find_on_path("tofu", path_var)
             .into_iter()
             .chain(cached_opentofu_paths(cache_dir))
-        {
+            .collect();
+        if opentofu.is_empty() {
+            skipped.push(SkippedClient {
+                candidate: "OpenTofu".to_string(),
+                reason: format!(
+                    "none is built in {} and there is no `tofu` on PATH; run `{OPENTOFU_FETCH_COMMAND}`",
+                    cache_dir.join("opentofu").display()
+                ),
+            });
+        }
+        for tofu in opentofu {
             let probed = Terraform::probe(&tofu).map_err(|e| Error::Discovery {
                 reason: format!("OpenTofu `{}` does not work: {e}", tofu.display()),
                 fix: format!(
@@ -363,21 +376,64 @@ pub fn discover(
             found.push(probed);
         }
     }
+    // Stable: of two binaries with the same product and version, the one found first stays.
     found.sort_by_key(|t| (t.product, std::cmp::Reverse(t.version)));
-    found.dedup_by(|a, b| a.product == b.product && a.version == b.version);
-    if found.is_empty() {
+    let mut clients: Vec<Terraform> = Vec::with_capacity(found.len());
+    for terraform in found {
+        match clients
+            .iter()
+            .find(|kept| kept.product == terraform.product && kept.version == terraform.version)
+        {
+            Some(kept) => skipped.push(SkippedClient {
+                candidate: terraform.to_string(),
+                reason: format!("the same version as {}", kept.path.display()),
+            }),
+            None => clients.push(terraform),
+        }
+    }
+    if clients.is_empty() {
         return Err(Error::Discovery {
             reason: "no Terraform found".to_string(),
             fix: format!("set {PATHS_ENV} or run `{FETCH_COMMAND}`"),
         });
     }
-    Ok(found)
+    Ok(Discovery { clients, skipped })
 }
 
-/// Every available Terraform and OpenTofu, discovered once per test process from the environment
-/// (`CVM_TF_PATHS`, `PATH`, `CVM_CACHE_DIR`). The error says what is missing and how to fix it.
-pub fn try_terraforms() -> Result<Vec<Terraform>, Error> {
-    static FOUND: OnceLock<Result<Vec<Terraform>, (String, String)>> = OnceLock::new();
+/// Terraform 1.0.3 from `cache_dir`; an error with the fix if it is missing or not 1.0.3.
+fn cached_oldest(cache_dir: &Path) -> Result<Terraform, Error> {
+    let (major, minor, patch) = OLDEST_SUPPORTED;
+    let cached = cached_terraform_path(cache_dir);
+    if !cached.is_file() {
+        return Err(Error::Discovery {
+            reason: format!(
+                "Terraform {major}.{minor}.{patch} is not in the cache ({} is missing)",
+                cached.display()
+            ),
+            fix: format!("run `{FETCH_COMMAND}` (it honours {CACHE_DIR_ENV})"),
+        });
+    }
+    let oldest = Terraform::probe(&cached).map_err(|e| Error::Discovery {
+        reason: format!("cached `{}` does not work: {e}", cached.display()),
+        fix: format!("delete it and run `{FETCH_COMMAND}` again"),
+    })?;
+    if oldest.version != OLDEST_SUPPORTED {
+        return Err(Error::Discovery {
+            reason: format!(
+                "`{}` is version {}, expected {major}.{minor}.{patch}",
+                cached.display(),
+                oldest.version_string(),
+            ),
+            fix: format!("delete it and run `{FETCH_COMMAND}` again"),
+        });
+    }
+    Ok(oldest)
+}
+
+/// [`discover`] from the environment (`CVM_TF_PATHS`, `PATH`, `CVM_CACHE_DIR`), once per test
+/// process. The error says what is missing and how to fix it.
+pub fn try_discovery() -> Result<Discovery, Error> {
+    static FOUND: OnceLock<Result<Discovery, (String, String)>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
             let overrides = std::env::var(PATHS_ENV).ok();
@@ -389,6 +445,11 @@ pub fn try_terraforms() -> Result<Vec<Terraform>, Error> {
         })
         .clone()
         .map_err(|(reason, fix)| Error::Discovery { reason, fix })
+}
+
+/// Every available Terraform and OpenTofu (see [`try_discovery`]).
+pub fn try_terraforms() -> Result<Vec<Terraform>, Error> {
+    try_discovery().map(|found| found.clients)
 }
 
 /// Every available Terraform (newest first), then every available OpenTofu (newest first).

@@ -1,7 +1,6 @@
 //! Tests of the acceptance-test harness itself. None of them needs the provider: the live ones
 //! use only outputs and Terraform's built-in `terraform_data` resource.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use acceptance_tests::{
@@ -84,17 +83,18 @@ fn version_features() {
 }
 
 #[test]
-fn discovery_finds_path_terraform_and_cached_1_0_3() {
+fn discovery_finds_cached_1_0_3_and_any_path_terraform() {
     let path_var = std::env::var_os("PATH");
     let found =
         discover(None, path_var.as_deref(), &acc::cache_dir()).unwrap_or_else(|e| panic!("{e}"));
     // Terraform comes first; OpenTofu (numbered independently) after it.
-    let products: Vec<_> = found.iter().map(|t| t.product).collect();
+    let products: Vec<_> = found.clients.iter().map(|t| t.product).collect();
     assert!(
         products.windows(2).all(|w| w[0] <= w[1]),
         "Terraform first: {products:?}"
     );
     let versions: Vec<_> = found
+        .clients
         .iter()
         .filter(|t| !t.is_opentofu())
         .map(|t| t.version)
@@ -108,17 +108,35 @@ fn discovery_finds_path_terraform_and_cached_1_0_3() {
         versions.windows(2).all(|w| w[0] > w[1]),
         "not sorted newest first without duplicates: {versions:?}"
     );
-    // The PATH one is the newest unless it is older than 1.0.3 itself.
-    let on_path = acc::find_on_path("terraform", path_var.as_deref()).unwrap();
-    let probed = Terraform::probe(&on_path).unwrap();
-    assert!(versions.contains(&probed.version));
+    // A terraform on PATH runs the tests (or is skipped, with the reason); none is a skip.
+    match acc::find_on_path("terraform", path_var.as_deref()) {
+        Some(on_path) => {
+            let probed = Terraform::probe(&on_path).unwrap();
+            assert!(
+                found.clients.contains(&probed)
+                    || found
+                        .skipped
+                        .iter()
+                        .any(|s| s.candidate.contains(&on_path.display().to_string())),
+                "{found:?}"
+            );
+        }
+        None => assert!(
+            found
+                .skipped
+                .iter()
+                .any(|s| s.candidate == "`terraform` on PATH"),
+            "{found:?}"
+        ),
+    }
 }
 
 #[test]
 fn discovery_without_cached_1_0_3_fails_with_the_fix() {
     let empty_cache = tempfile::tempdir().unwrap();
-    let path_var = std::env::var_os("PATH");
-    match discover(None, path_var.as_deref(), empty_cache.path()) {
+    let empty_path = tempfile::tempdir().unwrap();
+    let path_var = empty_path.path().as_os_str().to_owned();
+    match discover(None, Some(&path_var), empty_cache.path()) {
         Err(Error::Discovery { reason, fix }) => {
             assert!(reason.contains("1.0.3"), "{reason}");
             assert!(fix.contains("scripts/fetch-terraform"), "{fix}");
@@ -127,27 +145,147 @@ fn discovery_without_cached_1_0_3_fails_with_the_fix() {
     }
 }
 
-#[test]
-fn discovery_without_terraform_on_path_fails_with_the_fix() {
-    let empty_dir = tempfile::tempdir().unwrap();
-    let path_var = empty_dir.path().as_os_str().to_owned();
-    match discover(None, Some(&path_var), &acc::cache_dir()) {
-        Err(Error::Discovery { reason, fix }) => {
-            assert!(reason.contains("PATH"), "{reason}");
-            assert!(fix.contains(acc::PATHS_ENV), "{fix}");
-        }
-        other => panic!("expected a discovery error, got {other:?}"),
+/// Writes an executable at `path` that answers `version -json` and `version` as `product`
+/// (`Terraform` or `OpenTofu`) at `version` does, and nothing else: enough for discovery.
+fn fake_client(path: &Path, product: &str, version: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let script = format!(
+        "#!/bin/sh\nif [ \"$2\" = -json ]; then echo '{{\"terraform_version\": \"{version}\"}}'; \
+         else echo '{product} v{version}'; echo 'on linux_amd64'; fi\n"
+    );
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A cache directory holding a fake Terraform 1.0.3 and, if `opentofu` is true, a fake
+/// OpenTofu 1.11.6 where `scripts/fetch-opentofu` puts it.
+fn fake_cache(opentofu: bool) -> tempfile::TempDir {
+    let cache = tempfile::tempdir().unwrap();
+    fake_client(
+        &acc::cached_terraform_path(cache.path()),
+        "Terraform",
+        "1.0.3",
+    );
+    if opentofu {
+        fake_client(
+            &cache.path().join("opentofu/1.11.6/tofu"),
+            "OpenTofu",
+            "1.11.6",
+        );
     }
+    cache
+}
+
+fn labels(found: &acc::Discovery) -> Vec<String> {
+    found.clients.iter().map(Terraform::label).collect()
+}
+
+#[test]
+fn discovery_without_terraform_on_path_runs_1_0_3_and_opentofu() {
+    let cache = fake_cache(true);
+    let empty_path = tempfile::tempdir().unwrap();
+    let path_var = empty_path.path().as_os_str().to_owned();
+    let found = discover(None, Some(&path_var), cache.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(labels(&found), ["Terraform 1.0.3", "OpenTofu 1.11.6"]);
+    assert_eq!(
+        found.clients[0].path,
+        acc::cached_terraform_path(cache.path())
+    );
+    assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
+    assert_eq!(found.skipped[0].candidate, "`terraform` on PATH");
+    assert!(
+        found.skipped[0].reason.contains("there is none"),
+        "{:?}",
+        found.skipped
+    );
+
+    // The same with no PATH at all.
+    let found = discover(None, None, cache.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(labels(&found), ["Terraform 1.0.3", "OpenTofu 1.11.6"]);
+}
+
+#[test]
+fn discovery_reports_every_candidate_it_leaves_out() {
+    // No OpenTofu built: a skip that names the command that builds it.
+    let cache = fake_cache(false);
+    let bin = tempfile::tempdir().unwrap();
+    fake_client(&bin.path().join("terraform"), "Terraform", "1.11.4");
+    let path_var = bin.path().as_os_str().to_owned();
+    let found = discover(None, Some(&path_var), cache.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(labels(&found), ["Terraform 1.11.4", "Terraform 1.0.3"]);
+    assert_eq!(found.clients[0].path, bin.path().join("terraform"));
+    assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
+    assert_eq!(found.skipped[0].candidate, "OpenTofu");
+    assert!(
+        found.skipped[0]
+            .reason
+            .contains(acc::OPENTOFU_FETCH_COMMAND),
+        "{:?}",
+        found.skipped
+    );
+
+    // A PATH terraform older than 1.0 is left out, with the reason.
+    let cache = fake_cache(true);
+    fake_client(&bin.path().join("terraform"), "Terraform", "0.15.5");
+    let found = discover(None, Some(&path_var), cache.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(labels(&found), ["Terraform 1.0.3", "OpenTofu 1.11.6"]);
+    assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
+    assert!(
+        found.skipped[0].candidate.contains("Terraform 0.15.5"),
+        "{:?}",
+        found.skipped
+    );
+    assert!(
+        found.skipped[0].reason.contains("older than 1.0"),
+        "{:?}",
+        found.skipped
+    );
+
+    // A PATH terraform of the same version as the cached one runs once: the PATH one, and the
+    // cached one is reported as the duplicate.
+    fake_client(&bin.path().join("terraform"), "Terraform", "1.0.3");
+    fake_client(&bin.path().join("tofu"), "OpenTofu", "1.11.6");
+    let found = discover(None, Some(&path_var), cache.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(labels(&found), ["Terraform 1.0.3", "OpenTofu 1.11.6"]);
+    assert_eq!(found.clients[0].path, bin.path().join("terraform"));
+    assert_eq!(found.clients[1].path, bin.path().join("tofu"));
+    let skipped: Vec<_> = found.skipped.iter().map(|s| s.candidate.as_str()).collect();
+    assert_eq!(skipped.len(), 2, "{:?}", found.skipped);
+    assert!(skipped[0].starts_with("Terraform 1.0.3 ("), "{skipped:?}");
+    assert!(skipped[1].starts_with("OpenTofu 1.11.6 ("), "{skipped:?}");
+    assert!(
+        found
+            .skipped
+            .iter()
+            .all(|s| s.reason.starts_with("the same version as ")),
+        "{:?}",
+        found.skipped
+    );
+
+    // A PATH terraform that does not run is an error, not a skip.
+    std::fs::write(bin.path().join("terraform"), "#!/bin/sh\nexit 3\n").unwrap();
+    assert!(matches!(
+        discover(None, Some(&path_var), cache.path()),
+        Err(Error::Discovery { .. })
+    ));
 }
 
 #[test]
 fn discovery_override_list_is_used_as_is() {
-    let cached = acc::cached_terraform_path(&acc::cache_dir());
+    let cache = fake_cache(true);
+    let cached = acc::cached_terraform_path(cache.path());
     let list = cached.display().to_string();
     let found = discover(Some(&list), None, Path::new("/nonexistent")).unwrap();
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].version, (1, 0, 3));
-    assert_eq!(found[0].path, cached);
+    assert_eq!(found.clients.len(), 1);
+    assert_eq!(found.clients[0].version, (1, 0, 3));
+    assert_eq!(found.clients[0].path, cached);
+    assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
+    assert!(
+        found.skipped[0].reason.contains(acc::PATHS_ENV),
+        "{:?}",
+        found.skipped
+    );
 
     let bad = format!("{list}:/nonexistent/terraform");
     assert!(matches!(
@@ -523,30 +661,205 @@ fn dropping_a_workdir_destroys_its_resources() {
 
 #[test]
 fn run_reports_the_failing_version() {
-    let all = acc::terraforms();
-    let oldest = all.last().unwrap().clone();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        acc::run(|tf| {
-            if tf.path == oldest.path {
-                Err(format!("broken on {}", tf.version_string()))
-            } else {
-                Ok(())
+    // run_on only hands the clients to the body, so they need not exist.
+    let client = |product, version| Terraform {
+        path: format!("/fake/{product:?}-{version:?}").into(),
+        version,
+        product,
+    };
+    let clients = [
+        client(Product::Terraform, (1, 11, 4)),
+        client(Product::Terraform, (1, 0, 3)),
+        client(Product::OpenTofu, (1, 11, 6)),
+    ];
+    let mut tried = Vec::new();
+    let runs = acc::run_on(
+        &clients,
+        |_| true,
+        "",
+        |tf| {
+            tried.push(tf.label());
+            match tf.version {
+                (1, 0, 3) => Err(format!("broken on {}", tf.version_string())),
+                (1, 11, 6) => panic!("panicked on {}", tf.label()),
+                _ => Ok(()),
             }
-        })
-    }));
-    let message = *outcome.unwrap_err().downcast::<String>().unwrap();
+        },
+    );
+    // Every client is tried, in order, even after failures.
+    assert_eq!(
+        tried,
+        ["Terraform 1.11.4", "Terraform 1.0.3", "OpenTofu 1.11.6"]
+    );
+    let message = runs.verdict().unwrap_err();
+    assert!(message.contains("failed on 2 of 3"), "{message}");
     assert!(
-        message.contains(&format!("failed on 1 of {}", all.len())),
+        message.contains("Terraform 1.0.3 (/fake/Terraform-(1, 0, 3)):\nbroken on 1.0.3"),
         "{message}"
     );
     assert!(
-        message.contains(&format!("broken on {}", oldest.version_string())),
+        message.contains("panicked:\npanicked on OpenTofu 1.11.6"),
         "{message}"
+    );
+    assert!(!message.contains("1.11.4"), "{message}");
+
+    let runs = acc::run_on(&clients, Terraform::is_opentofu, "only OpenTofu", |_| {
+        Ok::<(), Error>(())
+    });
+    assert!(runs.verdict().is_ok());
+    assert_eq!(runs.ran.len(), 1);
+    assert_eq!(runs.skipped, clients[..2]);
+
+    let runs = acc::run_on(
+        &clients,
+        |_| false,
+        "nothing qualifies",
+        |_| Ok::<(), Error>(()),
+    );
+    let message = runs.verdict().unwrap_err();
+    assert!(message.contains("nothing qualifies"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// scripts/test's closing lines
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `scripts/test --summary` on a cargo log and acceptance records written here by hand,
+/// and returns its exit code and output.
+fn summary_of(log: &str, records: &[&str], cargo_status: i32) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("cargo-test.log");
+    std::fs::write(&log_path, log).unwrap();
+    let report_dir = dir.path().join("acceptance");
+    std::fs::create_dir(&report_dir).unwrap();
+    for (i, record) in records.iter().enumerate() {
+        std::fs::write(report_dir.join(format!("acc-{i}.tsv")), record).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .arg("--summary")
+        .arg(&log_path)
+        .arg(&report_dir)
+        .arg(cargo_status.to_string())
+        .output()
+        .unwrap();
+    assert!(output.stderr.is_empty(), "{output:?}");
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+const PASSING_LOG: &str = "\
+   Compiling tf-core v0.1.0
+     Running unittests src/lib.rs (/t/debug/deps/tf_core-0a1b)
+
+running 4 tests
+test a ... ok
+test b ... ignored
+test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s
+
+\u{1b}[1m\u{1b}[92m     Running\u{1b}[0m tests/harness.rs (/t/debug/deps/harness-2c3d)
+
+running 7 tests
+test result: \u{1b}[32mok\u{1b}[0m. 7 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 1.00s
+
+   Doc-tests tf_core
+
+running 0 tests
+test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
+";
+
+#[test]
+fn summary_counts_every_test_binary() {
+    let records = [
+        "client\tTerraform 1.0.3\t/c/terraform\n\
+         client\tOpenTofu 1.11.6\t/c/tofu\n\
+         not-run\t`terraform` on PATH\tthere is none\n\
+         ran\tTerraform 1.0.3\t/c/terraform\tplan_a\tok\n\
+         ran\tOpenTofu 1.11.6\t/c/tofu\tplan_a\tok\n\
+         skipped\tTerraform 1.0.3\t/c/terraform\tfunction_b\tprovider functions need 1.8\n\
+         ran\tOpenTofu 1.11.6\t/c/tofu\tfunction_b\tok\n",
+        "client\tTerraform 1.0.3\t/c/terraform\n\
+         client\tOpenTofu 1.11.6\t/c/tofu\n\
+         not-run\t`terraform` on PATH\tthere is none\n\
+         skipped\tTerraform 1.0.3\t/c/terraform\tfunction_c\tprovider functions need 1.8\n\
+         skipped\tTerraform 1.0.3\t/c/terraform\tdata_d\tterraform_data needs Terraform 1.4\n\
+         ran\tOpenTofu 1.11.6\t/c/tofu\tfunction_c\tok\n\
+         ran\tOpenTofu 1.11.6\t/c/tofu\tdata_d\tok\n",
+    ];
+    let (code, out) = summary_of(PASSING_LOG, &records, 0);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "10 passed, 0 failed, 1 skipped\n\
+         Acceptance tests ran on Terraform 1.0.3 (/c/terraform): 1 test, 0 failed; 3 skipped it \
+         (provider functions need 1.8: 2; terraform_data needs Terraform 1.4: 1)\n\
+         Acceptance tests ran on OpenTofu 1.11.6 (/c/tofu): 4 tests, 0 failed\n\
+         Not run: `terraform` on PATH: there is none\n"
     );
 
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        acc::run_where(|_| false, "nothing qualifies", |_| Ok::<(), Error>(()))
-    }));
-    let message = *outcome.unwrap_err().downcast::<String>().unwrap();
-    assert!(message.contains("nothing qualifies"), "{message}");
+    // No acceptance test in the run.
+    let (code, out) = summary_of(PASSING_LOG, &[], 0);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "10 passed, 0 failed, 1 skipped\nAcceptance tests: none ran in this run\n"
+    );
+}
+
+#[test]
+fn summary_reports_failures_and_dead_test_binaries() {
+    let log = format!(
+        "{PASSING_LOG}     Running tests/settings.rs (/t/debug/deps/settings-4e5f)
+
+running 3 tests
+test keeps_other_keys ... FAILED
+test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 9.1s
+
+error: test failed, to rerun pass `-p acceptance-tests --test settings`
+     Running tests/sysbox.rs (/t/debug/deps/sysbox-6a7b)
+
+running 2 tests
+error: test failed, to rerun pass `-p acceptance-tests --test sysbox`
+
+Caused by:
+  process didn't exit successfully: `/t/debug/deps/sysbox-6a7b` (signal: 6, SIGABRT: process abort signal)
+error: 2 targets failed:
+    `-p acceptance-tests --test settings`
+    `-p acceptance-tests --test sysbox`
+"
+    );
+    let records = ["client\tOpenTofu 1.11.6\t/c/tofu\n\
+                    ran\tOpenTofu 1.11.6\t/c/tofu\tkeeps_other_keys\tfailed\n\
+                    ran\tOpenTofu 1.11.6\t/c/tofu\treplaces_object\tok\n"];
+    let (code, out) = summary_of(&log, &records, 101);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out,
+        "11 passed, 3 failed, 1 skipped\n\
+         Failed without a test result (the test binary died; see its output above): \
+         tests/sysbox.rs (/t/debug/deps/sysbox-6a7b)\n\
+         Acceptance tests ran on OpenTofu 1.11.6 (/c/tofu): 2 tests, 1 failed\n  \
+         failed on it: keeps_other_keys\n"
+    );
+
+    // cargo failed before any test ran (a build error): still a failure.
+    let (code, out) = summary_of("error: could not compile `tf-core`\n", &[], 101);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+    assert!(out.contains("exited with status 101"), "{out}");
+
+    // Discovery failed in a test process: the reason and the fix are among the closing lines.
+    let records =
+        ["discovery-failed\tTerraform 1.0.3 is not in the cache\trun `scripts/fetch-terraform`\n"];
+    let (_, out) = summary_of(PASSING_LOG, &records, 0);
+    assert!(
+        out.ends_with(
+            "Acceptance tests found no client to run on: Terraform 1.0.3 is not in the cache \
+             (fix: run `scripts/fetch-terraform`)\n"
+        ),
+        "{out}"
+    );
 }
