@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use acceptance_tests::coder::CoderEmulator;
-use acceptance_tests::{self as acc, Terraform, Workdir};
+use acceptance_tests::{self as acc, State, Terraform, Workdir};
 
 const REQUIRED_PROVIDERS: &str = r#"
 terraform {
@@ -26,13 +26,14 @@ fn read(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Applies `example` (with the provider configured from the environment),
-/// checks the re-plan is empty, and destroys.
-fn apply_example(
+/// Applies `example` (with the provider configured from the environment) and
+/// checks the re-plan is empty; returns the directory, still holding what
+/// was applied, and the state.
+fn applied_example(
     tf: &Terraform,
     coder: Option<&CoderEmulator>,
     example: &str,
-) -> Result<(), acc::Error> {
+) -> Result<(Workdir, State), acc::Error> {
     let mut wd = Workdir::new(tf)?;
     if let Some(coder) = coder {
         wd.env("CODER_URL", &coder.url)
@@ -42,24 +43,115 @@ fn apply_example(
     wd.write_file("example.tf", &read(example))?;
     wd.apply()?;
     wd.assert_plan_empty()?;
+    let state = wd.show()?;
+    Ok((wd, state))
+}
+
+/// [`applied_example`], then destroy; returns the state before the destroy.
+fn apply_example(
+    tf: &Terraform,
+    coder: Option<&CoderEmulator>,
+    example: &str,
+) -> Result<State, acc::Error> {
+    let (wd, state) = applied_example(tf, coder, example)?;
     wd.destroy()?;
-    Ok(())
+    Ok(state)
+}
+
+/// The `terraform import ADDRESS ID` command of an example's `import.sh`.
+fn import_command(script: &str) -> (String, String) {
+    let text = read(script);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("terraform import "))
+        .unwrap_or_else(|| panic!("{script} has no `terraform import` line"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        words.len(),
+        4,
+        "{script}: `terraform import ADDRESS ID`, got {line:?}"
+    );
+    (words[2].to_owned(), words[3].to_owned())
+}
+
+/// Runs the example's `import.sh` import into a fresh directory and compares
+/// it with the applied state. `id` replaces the script's id when the script
+/// can only show a placeholder (an id the server chooses).
+fn import_as_scripted(
+    wd: &Workdir,
+    state: &State,
+    script: &str,
+    id: Option<&str>,
+    ignore: &[&str],
+) -> Result<(), acc::Error> {
+    let (address, scripted_id) = import_command(script);
+    // The address is the one the example declares.
+    state.resource(&address)?;
+    wd.import_and_compare(&address, id.unwrap_or(&scripted_id), ignore)
 }
 
 #[test]
 fn resource_examples_apply_cleanly() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderEmulator::start()?;
-        apply_example(
+        let (wd, state) = applied_example(
             tf,
             Some(&coder),
             "examples/resources/cvm_settings/resource.tf",
         )?;
-        apply_example(
+        assert_eq!(
+            coder.settings()?["enable_container_vms"],
+            serde_json::json!(true)
+        );
+        import_as_scripted(
+            &wd,
+            &state,
+            "examples/resources/cvm_settings/import.sh",
+            None,
+            &["extra_settings"],
+        )?;
+        wd.destroy()?;
+
+        let (wd, state) = applied_example(
             tf,
             Some(&coder),
             "examples/resources/cvm_registry/resource.tf",
         )?;
+        let id = state.output("registry_id")?;
+        let id = id.as_str().unwrap_or_default();
+        assert!(!id.is_empty(), "the example outputs the registry id");
+        import_as_scripted(
+            &wd,
+            &state,
+            "examples/resources/cvm_registry/import.sh",
+            Some(id),
+            &["username", "password"],
+        )?;
+        wd.destroy()?;
+        Ok(())
+    });
+}
+
+/// The provider block example configures the provider: a data source that
+/// needs no connection makes Terraform configure it with that block.
+#[test]
+fn provider_example_configures_the_provider() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let wd = Workdir::new(tf)?;
+        wd.config(&read("examples/provider/provider.tf"))?;
+        wd.write_file(
+            "use.tf",
+            r#"
+data "cvm_workspace_image" "base" {}
+output "init_path" { value = data.cvm_workspace_image.base.init_path }
+"#,
+        )?;
+        wd.apply()?;
+        assert_eq!(
+            wd.show()?.output("init_path")?,
+            serde_json::json!("/sbin/init")
+        );
+        wd.assert_plan_empty()?;
         Ok(())
     });
 }
@@ -67,11 +159,16 @@ fn resource_examples_apply_cleanly() {
 #[test]
 fn data_source_examples_apply_cleanly() {
     acc::run(|tf| -> Result<(), acc::Error> {
-        apply_example(
+        let state = apply_example(
             tf,
             None,
             "examples/data-sources/cvm_workspace_image/data-source.tf",
-        )
+        )?;
+        let dockerfile = state.output("dockerfile")?;
+        let dockerfile = dockerfile.as_str().unwrap_or_default();
+        assert!(dockerfile.contains("\nFROM ubuntu:22.04\n"), "{dockerfile}");
+        assert!(dockerfile.contains("build-essential"), "{dockerfile}");
+        Ok(())
     });
 }
 
@@ -120,8 +217,16 @@ fn sysbox_example_installs_and_uninstalls_against_a_real_api_server() {
         )?;
         wd.apply()?;
         wd.assert_plan_empty()?;
-        let ready = wd.show()?.output("nodes_ready_for_cvms")?;
+        let state = wd.show()?;
+        let ready = state.output("nodes_ready_for_cvms")?;
         assert_eq!(ready, serde_json::json!(["cvm-1", "cvm-2"]));
+        import_as_scripted(
+            &wd,
+            &state,
+            "examples/resources/cvm_sysbox/import.sh",
+            None,
+            &["node_selector", "nodes"],
+        )?;
         wd.destroy()?;
         Ok(())
     });
@@ -178,6 +283,22 @@ fn aws_examples_apply_against_moto() {
             wd.write_file("terraform.tfvars", &vars)?;
             wd.apply()?;
             wd.assert_plan_empty()?;
+            if !only_vars {
+                let state = wd.show()?;
+                let id = state.output("nodegroup_id")?;
+                let id = id.as_str().unwrap_or_default();
+                assert_eq!(id, format!("{}:cvm-nodes", fixture.cluster_name));
+                // The script shows the id's shape: cluster name, ':', node group name.
+                let (_, scripted) = import_command("examples/resources/cvm_nodegroup/import.sh");
+                assert!(scripted.ends_with(":cvm-nodes"), "{scripted}");
+                import_as_scripted(
+                    &wd,
+                    &state,
+                    "examples/resources/cvm_nodegroup/import.sh",
+                    Some(id),
+                    &["ami_parameter_prefix"],
+                )?;
+            }
             wd.destroy()?;
         }
         assert!(moto.list_nodegroups("demo")?.is_empty());
@@ -236,11 +357,32 @@ fn function_examples_apply_cleanly() {
         Terraform::supports_functions,
         "provider functions need Terraform 1.8",
         |tf| -> Result<(), acc::Error> {
-            apply_example(
+            let state = apply_example(
                 tf,
                 None,
                 "examples/functions/parse_image_reference/function.tf",
-            )
+            )?;
+            assert_eq!(
+                state.output("workspace_registry")?,
+                serde_json::json!("registry.example.com:5000")
+            );
+
+            let state = apply_example(tf, None, "examples/functions/sysbox_supported/function.tf")?;
+            assert_eq!(state.output("node_supported")?, serde_json::json!(true));
+            let reasons = state.output("node_reasons")?;
+            let reasons: Vec<&str> = reasons
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            assert!(
+                reasons
+                    .iter()
+                    .any(|r| r.starts_with("Amazon Linux 2 is not supported")),
+                "{reasons:?}"
+            );
+            Ok(())
         },
     );
 }

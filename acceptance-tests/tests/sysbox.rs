@@ -369,22 +369,58 @@ fn min_ready_nodes_waits_for_nodes_still_joining() {
         let cluster = KubeCluster::start()?;
         cvm_node(&cluster, "cvm-a")?;
         let _double = InstallerDouble::start(cluster.api());
-        let wd = Workdir::new(tf)?;
+        let mut wd = Workdir::new(tf)?;
+        wd.capture_provider_log("INFO");
         wd.config(&config(&cluster, &sysbox("min_ready_nodes = 2")))?;
-        // The second node "joins" a few seconds into the apply, as a new node group's would.
+        // The second node joins once the provider has said it saw one node and is waiting, as a
+        // new node group's would; the log line is the only signal, so a provider that did not
+        // wait would finish with one ready node (or the joiner would report no such line).
         let api = cluster.api();
-        let joiner = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(4));
+        let log_path = wd.path().join("terraform.log");
+        let waiting = "min_ready_nodes: 1 of 2 node(s) carry example.com/role=cvm; waiting";
+        let joiner = std::thread::spawn(move || -> Result<(), acc::Error> {
+            let limit = Instant::now() + Duration::from_secs(120);
+            loop {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if log.contains(waiting) {
+                    break;
+                }
+                if Instant::now() > limit {
+                    return Err(acc::Error::Assertion(format!(
+                        "the provider never logged {waiting:?}:\n{log}"
+                    )));
+                }
+                // Polling the log file: the wait is for the line, not for the time.
+                std::thread::sleep(Duration::from_millis(100));
+            }
             api.create_node("cvm-b", &NodeInfo::ubuntu_22_04())?;
-            api.label_node("cvm-b", "example.com/role", Some("cvm"))
+            api.label_node("cvm-b", "example.com/role", Some("cvm"))?;
+            Ok(())
         });
-        wd.apply()?;
+        let applied = wd.apply();
         joiner.join().expect("the joiner thread")?;
+        applied?;
+        let log = wd.log()?;
+        let saw_one = log.find(waiting).expect("the joiner saw this line");
+        let saw_two = log
+            .find("min_ready_nodes: 2 of 2 node(s) carry example.com/role=cvm")
+            .ok_or_else(|| {
+                acc::Error::Assertion(format!("the provider never saw cvm-b join:\n{log}"))
+            })?;
+        assert!(saw_one < saw_two, "the wait ended before it began:\n{log}");
+        let labelled = log
+            .find("target nodes labelled sysbox-install=yes")
+            .ok_or_else(|| acc::Error::Assertion(format!("no labelling line:\n{log}")))?;
+        assert!(
+            saw_two < labelled,
+            "nodes were labelled before the wait ended:\n{log}"
+        );
         let state = wd.show()?;
         assert_eq!(
             strings(&state.resource("cvm_sysbox.main")?.get("ready_nodes")?),
             ["cvm-a", "cvm-b"]
         );
+        assert_eq!(cluster.node_labels("cvm-b")?["sysbox-install"], "yes");
         wd.assert_plan_empty()?;
 
         // Without enough nodes the apply stops at the timeout, saying how many joined.

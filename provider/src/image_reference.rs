@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+use tf_framework::validate::Validator;
+use tf_protocol::{AttributePath, Diagnostics, Value};
+
 /// A parsed image reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageReference {
@@ -107,6 +110,71 @@ impl fmt::Display for ImageReference {
             write!(f, "@{digest}")?;
         }
         Ok(())
+    }
+}
+
+/// What an image reference looks like, for diagnostics and docs.
+const REFERENCE_RULE: &str = "an image reference such as \"ubuntu:22.04\" or \
+     \"registry.example.com:5000/team/image:tag\": an optional registry host, a repository of \
+     lower-case components separated by '/', an optional :tag and an optional @sha256:digest";
+
+/// Validates an image reference (`[registry/]repository[:tag][@digest]`).
+pub fn image_reference() -> ImageReferenceValidator {
+    ImageReferenceValidator
+}
+
+/// See [`image_reference`].
+#[derive(Clone, Copy, Debug)]
+pub struct ImageReferenceValidator;
+
+impl Validator for ImageReferenceValidator {
+    fn description(&self) -> String {
+        format!("must be {REFERENCE_RULE}")
+    }
+
+    fn validate(&self, value: &Value, path: &AttributePath, diagnostics: &mut Diagnostics) {
+        let Value::String(text) = value else { return };
+        if let Err(reason) = ImageReference::parse(text) {
+            diagnostics.attribute_error(
+                path.clone(),
+                "Invalid Image Reference",
+                format!("{path} {text:?} is not an image reference: {reason}. It must be {REFERENCE_RULE}."),
+            );
+        }
+    }
+}
+
+/// Validates a registry host as image references name it: a host name of
+/// dot-separated labels (letters, digits and '-') with an optional port,
+/// no scheme and no path.
+pub fn registry_host() -> RegistryHostValidator {
+    RegistryHostValidator
+}
+
+/// See [`registry_host`].
+#[derive(Clone, Copy, Debug)]
+pub struct RegistryHostValidator;
+
+impl Validator for RegistryHostValidator {
+    fn description(&self) -> String {
+        "must be a registry host name with an optional port, e.g. registry.example.com:5000 \
+         (no scheme or path)"
+            .to_owned()
+    }
+
+    fn validate(&self, value: &Value, path: &AttributePath, diagnostics: &mut Diagnostics) {
+        let Value::String(text) = value else { return };
+        if check_registry(text).is_err() {
+            diagnostics.attribute_error(
+                path.clone(),
+                "Invalid Registry Host",
+                format!(
+                    "{path} {}; got {text:?}. Each dot-separated part is letters, digits and '-', \
+                     not starting or ending with '-', and a port is 1 to 65535.",
+                    self.description()
+                ),
+            );
+        }
     }
 }
 
@@ -229,6 +297,31 @@ mod tests {
         let r = parse("codercom/enterprise-base:ubuntu");
         assert_eq!(r.registry, "docker.io");
         assert_eq!(r.repository, "codercom/enterprise-base");
+    }
+
+    #[test]
+    fn validator_blames_the_attribute_and_says_what_is_allowed() {
+        let mut diagnostics = Diagnostics::new();
+        let path = AttributePath::attr("installer_image");
+        image_reference().validate(
+            &Value::String("ubuntu:22.04".into()),
+            &path,
+            &mut diagnostics,
+        );
+        assert!(!diagnostics.has_error());
+        image_reference().validate(
+            &Value::String("Not An Image".into()),
+            &path,
+            &mut diagnostics,
+        );
+        let found: Vec<_> = diagnostics.iter().collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].attribute, Some(path));
+        assert!(
+            found[0].detail.contains("an optional registry host"),
+            "{}",
+            found[0].detail
+        );
     }
 
     #[test]

@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tf_framework::function::Function;
 use tf_framework::schema::{Attribute, Block, NestedBlock, Schema};
+use tf_framework::validate::{self, Validator};
 use tf_framework::{ConfigureRequest, DataSourceHandle, Provider, ResourceHandle};
 use tf_protocol::value::{Attr, Type};
-use tf_protocol::{AttributePath, Diagnostics};
+use tf_protocol::{AttributePath, Diagnostics, Value};
 
 use crate::aws::config::AwsBlock;
 use crate::aws::{AwsClientCell, AwsClients, AwsError, AwsSettings};
@@ -213,6 +214,100 @@ pub fn parse_coder_url(text: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// `coder.url`: see [`parse_coder_url`].
+#[derive(Debug)]
+struct CoderUrl;
+
+impl Validator for CoderUrl {
+    fn description(&self) -> String {
+        "must be the http or https base URL of the Coder deployment".to_owned()
+    }
+
+    fn validate(&self, value: &Value, path: &AttributePath, diagnostics: &mut Diagnostics) {
+        let Value::String(text) = value else { return };
+        if let Err(reason) = parse_coder_url(text) {
+            diagnostics.attribute_error(
+                path.clone(),
+                "Invalid Coder URL",
+                format!(
+                    "{reason}. Set {path} to the deployment's base URL, e.g. https://coder.example.com."
+                ),
+            );
+        }
+    }
+}
+
+/// `coder.headers`: names that are HTTP header names (RFC 9110 tokens),
+/// values a header can carry. Values are never quoted: they often hold
+/// credentials.
+#[derive(Debug)]
+struct HttpHeaders;
+
+impl Validator for HttpHeaders {
+    fn description(&self) -> String {
+        "must be HTTP headers: names of letters, digits and !#$%&'*+-.^_`|~, values of visible \
+         characters, spaces and tabs"
+            .to_owned()
+    }
+
+    fn validate(&self, value: &Value, path: &AttributePath, diagnostics: &mut Diagnostics) {
+        let Value::Map(headers) = value else { return };
+        for (name, value) in headers {
+            let at = path.clone().key(name.clone());
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                diagnostics.attribute_error(
+                    at.clone(),
+                    "Invalid Header Name",
+                    format!(
+                        "{name:?} is not an HTTP header name: a header name is one or more \
+                         letters, digits and !#$%&'*+-.^_`|~ (no spaces or colons)."
+                    ),
+                );
+            }
+            if let Value::String(text) = value
+                && reqwest::header::HeaderValue::from_str(text).is_err()
+            {
+                diagnostics.attribute_error(
+                    at,
+                    "Invalid Header Value",
+                    format!(
+                        "The value of header {name:?} has characters an HTTP header cannot carry: \
+                         a header value is visible characters, spaces and tabs, without line breaks."
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `kubernetes.host`: see [`crate::kube::client::check_host`].
+#[derive(Debug)]
+struct KubeHost;
+
+impl Validator for KubeHost {
+    fn description(&self) -> String {
+        "must be the API server's http or https URL, e.g. https://10.0.0.1:6443".to_owned()
+    }
+
+    fn validate(&self, value: &Value, path: &AttributePath, diagnostics: &mut Diagnostics) {
+        let Value::String(text) = value else { return };
+        // An empty host means "not set": the kubeconfig is used instead.
+        if text.is_empty() {
+            return;
+        }
+        if let Err(reason) = crate::kube::client::check_host(text) {
+            diagnostics.attribute_error(
+                path.clone(),
+                "Invalid Kubernetes Host",
+                format!(
+                    "{path} {text:?} is not a usable API server URL: {reason}. Set it to the API \
+                     server's URL, e.g. https://10.0.0.1:6443."
+                ),
+            );
+        }
+    }
+}
+
 #[async_trait]
 impl Provider for CvmProvider {
     type Data = ProviderData;
@@ -231,7 +326,7 @@ impl Provider for CvmProvider {
             .block(NestedBlock::single(
                 "coder",
                 Block::new("The Coder deployment to configure.")
-                    .attribute(Attribute::string("url").optional().description(
+                    .attribute(Attribute::string("url").optional().validate(CoderUrl).description(
                         "Base URL of the Coder deployment, e.g. `https://coder.example.com`. \
                          Defaults to the `CODER_URL` environment variable.",
                     ))
@@ -247,6 +342,7 @@ impl Provider for CvmProvider {
                     .attribute(
                         Attribute::map("headers", Type::String)
                             .optional()
+                            .validate(HttpHeaders)
                             .description("Extra HTTP headers sent with every request to Coder."),
                     ),
             ))
@@ -258,13 +354,13 @@ impl Provider for CvmProvider {
                      kubeconfig files in the `KUBECONFIG` environment variable are used, then \
                      `~/.kube/config`.",
                 )
-                .attribute(Attribute::string("config_path").optional().description(
+                .attribute(Attribute::string("config_path").optional().validate(validate::non_empty()).description(
                     "Path of a kubeconfig file. Used when `host` is not set.",
                 ))
-                .attribute(Attribute::string("config_context").optional().description(
+                .attribute(Attribute::string("config_context").optional().validate(validate::non_empty()).description(
                     "Kubeconfig context to use instead of the kubeconfig's current context.",
                 ))
-                .attribute(Attribute::string("host").optional().description(
+                .attribute(Attribute::string("host").optional().validate(KubeHost).description(
                     "URL of the Kubernetes API server, e.g. `https://10.0.0.1:6443`. When set, \
                      no kubeconfig is read: give `token` or `client_certificate` and \
                      `client_key`.",
@@ -295,17 +391,6 @@ impl Provider for CvmProvider {
     async fn validate(&self, config: &ProviderConfig, diagnostics: &mut Diagnostics) {
         if let Some(aws) = &config.aws {
             aws.validate(diagnostics);
-        }
-        if let Some(Attr::Known(url)) = config.coder.as_ref().map(|c| &c.url)
-            && let Err(reason) = parse_coder_url(url)
-        {
-            diagnostics.attribute_error(
-                AttributePath::attr("coder").attribute("url"),
-                "Invalid Coder URL",
-                format!(
-                    "{reason}. Set coder.url to the deployment's base URL, e.g. https://coder.example.com."
-                ),
-            );
         }
     }
 

@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use serde::{Deserialize, Serialize};
 use tf_framework::schema::{Attribute, Block, Schema};
-use tf_framework::{Ctx, DataSource, ToDiagnostic, validate};
+use tf_framework::{Ctx, DataSource, ToDiagnostic};
 use tf_protocol::Diagnostics;
 use tf_protocol::value::{Attr, Type};
 
+use crate::image_reference::image_reference;
+use crate::kube::names::{self, Grammar};
 use crate::provider::ProviderData;
 use crate::sysbox::compatibility::{NodeFacts, SysboxRelease, check_node};
 
@@ -141,13 +143,13 @@ impl DataSource for ClusterCheck {
             .attribute(
                 Attribute::string("namespace")
                     .optional()
-                    .validate(validate::non_empty())
+                    .validate(names::kube_name("namespace", Grammar::Dns1123Label))
                     .description(format!("Namespace the Sysbox installer runs in. Default `{DEFAULT_NAMESPACE}`.")),
             )
             .attribute(
                 Attribute::string("installer_image")
                     .optional()
-                    .validate(validate::non_empty())
+                    .validate(image_reference())
                     .description(format!(
                         "The sysbox-deploy-k8s image whose Sysbox release the nodes are checked against. Default `{DEFAULT_INSTALLER_IMAGE}`."
                     )),
@@ -155,6 +157,7 @@ impl DataSource for ClusterCheck {
             .attribute(
                 Attribute::map("node_selector", Type::String)
                     .optional()
+                    .validate(names::labels())
                     .description("Labels of the nodes to check; all nodes when unset."),
             )
             .attribute(

@@ -12,7 +12,7 @@ use tf_framework::{Ctx, DataSource, validate};
 use tf_protocol::value::{Attr, Type};
 use tf_protocol::{AttributePath, Diagnostics};
 
-use crate::image_reference::ImageReference;
+use crate::image_reference::image_reference;
 use crate::provider::ProviderData;
 
 /// The base image used when none is configured.
@@ -67,7 +67,7 @@ impl DataSource for WorkspaceImage {
             .attribute(
                 Attribute::string("base_image")
                     .optional()
-                    .validate(validate::non_empty())
+                    .validate(image_reference())
                     .description(format!(
                         "Image to build on, e.g. `ubuntu:22.04` or \
                          `registry.example.com/base/ubuntu:22.04`. Default `{DEFAULT_BASE_IMAGE}`."
@@ -113,16 +113,6 @@ impl DataSource for WorkspaceImage {
     }
 
     async fn validate(&self, config: &WorkspaceImageModel, diagnostics: &mut Diagnostics) {
-        if let Attr::Known(image) = &config.base_image
-            && !image.trim().is_empty()
-            && let Err(e) = ImageReference::parse(image)
-        {
-            diagnostics.attribute_error(
-                AttributePath::attr("base_image"),
-                "Invalid Image Reference",
-                format!("base_image {image:?} is not an image reference: {e}."),
-            );
-        }
         if let Attr::Known(packages) = &config.packages {
             for (i, package) in packages.iter().enumerate() {
                 if let Attr::Known(name) = package

@@ -198,6 +198,22 @@ fn read_kubeconfigs(paths: &[PathBuf]) -> Result<Kubeconfig, KubeError> {
     Ok(merged.unwrap_or_default())
 }
 
+/// Why `host` is not a usable API server URL (an http or https URL with a
+/// host name and no credentials), if it is not.
+pub fn check_host(host: &str) -> Result<(), String> {
+    let url = url::Url::parse(host).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("it must use https (or http)".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("it has no host name".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it must not carry credentials; use kubernetes.token".into());
+    }
+    Ok(())
+}
+
 /// The configuration given by `host` and its credentials.
 fn explicit_config(settings: &KubeSettings) -> Result<::kube::Config, KubeError> {
     let host = settings.host.clone().unwrap_or_default();
@@ -205,18 +221,7 @@ fn explicit_config(settings: &KubeSettings) -> Result<::kube::Config, KubeError>
         host: host.clone(),
         reason,
     };
-    let url = url::Url::parse(&host).map_err(|e| invalid(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("it must use https (or http)".into()));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("it has no host name".into()));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            "it must not carry credentials; use kubernetes.token".into(),
-        ));
-    }
+    check_host(&host).map_err(&invalid)?;
     let mut config = ::kube::Config::new(host.parse().map_err(|e| invalid(format!("{e}")))?);
 
     if let Some(ca) = non_empty(&settings.cluster_ca_certificate) {

@@ -149,10 +149,7 @@ impl Resource for RegistryResource {
             .attribute(
                 Attribute::string("registry")
                     .required()
-                    .validate(validate::matches(
-                        r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$",
-                        "must be a registry host name with an optional port, e.g. registry.example.com:5000 (no scheme or path)",
-                    ))
+                    .validate(crate::image_reference::registry_host())
                     .description("Registry host, e.g. `registry.example.com` or `123456789012.dkr.ecr.us-east-1.amazonaws.com`."),
             )
             .attribute(

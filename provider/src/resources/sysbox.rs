@@ -31,6 +31,8 @@ use tf_protocol::{AttributePath, Diagnostics, Value};
 use crate::data_sources::cluster_check::{
     DEFAULT_INSTALLER_IMAGE, DEFAULT_NAMESPACE, image_tag, namespace_verdict, node_facts,
 };
+use crate::image_reference::image_reference;
+use crate::kube::names::{self, Grammar};
 use crate::kube::{Cluster, KubeError};
 use crate::provider::ProviderData;
 use crate::sysbox::compatibility::{SysboxRelease, check_node};
@@ -607,7 +609,7 @@ impl Resource for SysboxResource {
             .attribute(
                 Attribute::string("namespace")
                     .default(Value::String(DEFAULT_NAMESPACE.to_owned()))
-                    .validate(validate::non_empty())
+                    .validate(names::kube_name("namespace", Grammar::Dns1123Label))
                     .requires_replace("the installer objects are recreated in the new namespace")
                     .description(format!(
                         "Namespace of the installer's ServiceAccount, ConfigMap and DaemonSets. It must admit privileged pods with hostPath volumes. Default `{DEFAULT_NAMESPACE}`."
@@ -616,7 +618,7 @@ impl Resource for SysboxResource {
             .attribute(
                 Attribute::string("installer_image")
                     .default(Value::String(DEFAULT_INSTALLER_IMAGE.to_owned()))
-                    .validate(validate::non_empty())
+                    .validate(image_reference())
                     .description(format!(
                         "The sysbox-deploy-k8s image; its tag is the Sysbox release. Change the tag to upgrade: the DaemonSet rolls and the nodes are waited for again. Default `{DEFAULT_INSTALLER_IMAGE}`."
                     )),
@@ -624,11 +626,13 @@ impl Resource for SysboxResource {
             .attribute(
                 Attribute::map("node_selector", Type::String)
                     .optional()
+                    .validate(names::labels())
                     .description("Labels of the nodes to install Sysbox on. Set this, `nodes`, or both."),
             )
             .attribute(
                 Attribute::set("nodes", Type::String)
                     .optional()
+                    .validate(names::kube_name("node", Grammar::Dns1123Subdomain))
                     .description("Names of nodes to install Sysbox on, in addition to those `node_selector` picks."),
             )
             .attribute(

@@ -10,6 +10,7 @@
 //! labels.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ::kube::api::{ListParams, WatchEvent, WatchParams};
@@ -261,13 +262,32 @@ pub async fn wait_for_nodes(
             .map(|(name, _)| name.clone())
             .collect()
     };
-    let done = |s: &Snapshot| matching(s).len() >= count;
+    let wanted: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let wanted_labels = wanted.join(",");
+    // The count last logged: each change is logged once, starting with
+    // what the first listing found.
+    let logged = AtomicUsize::new(usize::MAX);
+    let done = |s: &Snapshot| {
+        let joined = matching(s).len();
+        if logged.swap(joined, Ordering::Relaxed) != joined {
+            tracing::info!(
+                joined,
+                wanted = count,
+                "min_ready_nodes: {joined} of {count} node(s) carry {wanted_labels}{}",
+                if joined >= count {
+                    ""
+                } else {
+                    "; waiting for the rest to join"
+                }
+            );
+        }
+        joined >= count
+    };
     let (snapshot, finished) = watch_until(cluster, namespace, daemon_set, &done).await?;
     let found = matching(&snapshot);
     if finished {
         return Ok(found);
     }
-    let wanted: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Err(RolloutError::NotReady(format!(
         "only {} of the {count} node(s) wanted (min_ready_nodes) carry {} after {}s{}. Nodes of a \
          new node group join the cluster once their instances boot: check the node group's \
