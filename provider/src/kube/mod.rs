@@ -1,11 +1,12 @@
 //! The provider's connection to Kubernetes: where the cluster is and how to
 //! authenticate ([`client`]), the calls resources make with retries and a
-//! deadline ([`cluster`]), and how failures read to a Terraform user
-//! ([`error`]).
+//! deadline ([`cluster`]), how failures read to a Terraform user
+//! ([`error`]), and the grammar of label keys and values ([`labels`]).
 
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod labels;
 
 pub use client::{KubeClientCell, KubeEnvironment, KubeSettings, KubeSource};
 pub use cluster::Cluster;
