@@ -11,7 +11,7 @@
 //!   rolled out. [`ami_and_tag_changes_moto_cannot_apply_fail_clearly_and_keep_the_state`]
 //!   asserts that the apply fails with a clear "does not implement" diagnostic and that the
 //!   state keeps the AMI actually in use. The successful rollout path is covered by unit tests
-//!   on recorded EKS answers in `provider/src/resources/nodegroup.rs`.
+//!   on hand-written EKS answers in `provider/src/resources/nodegroup/`.
 //! - It cannot tag node group ARNs (TagResource answers ResourceNotFoundException), so a tags
 //!   change is likewise asserted to fail on the `tags` attribute with the old tags kept.
 //! - Its node groups are ACTIVE at once and never fail, so CREATE_FAILED/DEGRADED and the waits
@@ -546,9 +546,9 @@ fn drift_ignored_desired_size_and_out_of_band_delete() {
             templates[0]
         );
         assert_eq!(group["launchTemplate"]["id"], json!(templates[0]));
-        eprintln!(
-            "out-of-band delete: launch template before {template_id}, after {}",
-            templates[0]
+        assert_eq!(
+            templates[0], template_id,
+            "the orphaned launch template is adopted, not replaced by a new one"
         );
 
         wd.destroy()?;
@@ -591,11 +591,19 @@ fn ami_and_tag_changes_moto_cannot_apply_fail_clearly_and_keep_the_state() {
         let versions = moto
             .launch_template_versions(after["launch_template_id"].as_str().unwrap_or_default())
             .map_err(moto_error)?;
-        let versions: Vec<(u64, Option<String>)> = versions
+        let mut versions: Vec<(u64, Option<String>)> = versions
             .into_iter()
             .map(|v| (v.version, v.image_id))
             .collect();
-        println!("[{tf}] launch template versions after the failed rollout: {versions:?}");
+        versions.sort();
+        assert_eq!(
+            versions,
+            vec![
+                (1, Some(GIVEN_AMI.to_string())),
+                (2, Some("ami-0123456789abcdef0".to_string())),
+            ],
+            "version 1 in use, version 2 made for the rollout and left unused"
+        );
         // Back to the AMI in use: nothing to do.
         wd.config(&spec.hcl())?;
         wd.assert_plan_empty()?;

@@ -483,8 +483,12 @@ pub(super) async fn delete_nodegroup(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
+    use aws_sdk_eks::types::{
+        ErrorCode, NodegroupIssueCode, NodegroupStatus, UpdateStatus, UpdateType,
+    };
     use serde_json::json;
 
     use super::*;
@@ -494,16 +498,16 @@ mod tests {
     use crate::resources::nodegroup::model::{ScalingModel, UpdateConfigModel};
     use crate::resources::nodegroup::plan::plan_computed;
     use crate::resources::nodegroup::test_support::{ARN, created, known, plan};
-    use crate::test_server::{Answer, Seen, TestServer, aws_error, json};
+    use crate::test_server::{Answer, Seen, TestServer, aws_error};
 
     #[tokio::test]
     async fn create_sends_only_what_eks_accepts_with_a_custom_ami_and_waits_for_active() {
-        let (server, clients) = recorded(Recorded {
+        let (server, clients) = serve(EksAnswers {
             describe_nodegroup: vec![
-                json(200, json!({"nodegroup": nodegroup_json("CREATING")})),
-                json(200, json!({"nodegroup": nodegroup_json("ACTIVE")})),
+                nodegroup_answer(&nodegroup(NodegroupStatus::Creating)),
+                nodegroup_answer(&nodegroup(NodegroupStatus::Active)),
             ],
-            ..Recorded::default()
+            ..EksAnswers::default()
         })
         .await;
         let outcome = create_nodegroup(&clients, plan(), &fast_limits()).await;
@@ -590,19 +594,24 @@ mod tests {
 
     #[tokio::test]
     async fn create_failed_lists_health_issues_and_keeps_the_state() {
-        let issues = json!([
-            {"code": "NodeCreationFailure", "message": "Instances failed to join the kubernetes cluster", "resourceIds": ["i-0abc", "i-0def"]},
-            {"code": "AmiIdNotFound", "message": "The AMI was not found", "resourceIds": []}
-        ]);
-        let (_server, clients) = recorded(Recorded {
+        let issues = vec![
+            issue(
+                NodegroupIssueCode::NodeCreationFailure,
+                "Instances failed to join the kubernetes cluster",
+                &["i-0abc", "i-0def"],
+            ),
+            issue(
+                NodegroupIssueCode::AmiIdNotFound,
+                "The AMI was not found",
+                &[],
+            ),
+        ];
+        let (_server, clients) = serve(EksAnswers {
             describe_nodegroup: vec![
-                json(200, json!({"nodegroup": nodegroup_json("CREATING")})),
-                json(
-                    200,
-                    json!({"nodegroup": nodegroup_with("CREATE_FAILED", issues)}),
-                ),
+                nodegroup_answer(&nodegroup(NodegroupStatus::Creating)),
+                nodegroup_answer(&nodegroup_with(NodegroupStatus::CreateFailed, issues)),
             ],
-            ..Recorded::default()
+            ..EksAnswers::default()
         })
         .await;
         let outcome = create_nodegroup(&clients, plan(), &fast_limits()).await;
@@ -632,13 +641,17 @@ mod tests {
 
     #[tokio::test]
     async fn degraded_ends_the_wait_with_its_health_issues() {
-        let issues = json!([{"code": "Ec2LaunchTemplateVersionMismatch", "message": "version mismatch", "resourceIds": ["lt-0abc"]}]);
-        let (_server, clients) = recorded(Recorded {
-            describe_nodegroup: vec![json(
-                200,
-                json!({"nodegroup": nodegroup_with("DEGRADED", issues)}),
-            )],
-            ..Recorded::default()
+        let issues = vec![issue(
+            NodegroupIssueCode::Ec2LaunchTemplateVersionMismatch,
+            "version mismatch",
+            &["lt-0abc"],
+        )];
+        let (_server, clients) = serve(EksAnswers {
+            describe_nodegroup: vec![nodegroup_answer(&nodegroup_with(
+                NodegroupStatus::Degraded,
+                issues,
+            ))],
+            ..EksAnswers::default()
         })
         .await;
         let error = clients
@@ -660,13 +673,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_create_nodegroup_deletes_the_launch_template_again() {
-        let (server, clients) = recorded(Recorded {
+        let (server, clients) = serve(EksAnswers {
             create_nodegroup: aws_error(
                 400,
                 "InvalidParameterException",
                 "Subnet subnet-a is invalid",
             ),
-            ..Recorded::default()
+            ..EksAnswers::default()
         })
         .await;
         let outcome = create_nodegroup(&clients, plan(), &fast_limits()).await;
@@ -686,13 +699,13 @@ mod tests {
     async fn a_retried_create_adopts_the_node_group_it_already_made() {
         // A 5xx on the way back makes the SDK resend CreateNodegroup; the
         // second request finds the group made by the first.
-        let (server, clients) = recorded(Recorded {
+        let (server, clients) = serve(EksAnswers {
             create_nodegroup: aws_error(
                 409,
                 "ResourceInUseException",
                 "NodeGroup already exists with name ubuntu and cluster name demo",
             ),
-            ..Recorded::default()
+            ..EksAnswers::default()
         })
         .await;
         let outcome = create_nodegroup(&clients, plan(), &fast_limits()).await;
@@ -703,18 +716,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_ami_rolls_out_a_launch_template_version_and_waits_on_describe_update() {
-        let (server, clients) = recorded(Recorded {
+        let (server, clients) = serve(EksAnswers {
             describe_update: vec![
-                json(
-                    200,
-                    json!({"update": update_json("u-1", "InProgress", "VersionUpdate", json!([]))}),
-                ),
-                json(
-                    200,
-                    json!({"update": update_json("u-1", "Successful", "VersionUpdate", json!([]))}),
-                ),
+                update_answer(&update(
+                    "u-1",
+                    UpdateStatus::InProgress,
+                    UpdateType::VersionUpdate,
+                    Vec::new(),
+                )),
+                update_answer(&update(
+                    "u-1",
+                    UpdateStatus::Successful,
+                    UpdateType::VersionUpdate,
+                    Vec::new(),
+                )),
             ],
-            ..Recorded::default()
+            ..EksAnswers::default()
         })
         .await;
         let prior = created();
@@ -761,13 +778,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_update_reports_its_errors_and_keeps_what_was_applied() {
-        let errors = json!([{"errorCode": "NodeCreationFailure", "errorMessage": "Couldn't proceed with upgrade process as new nodes are not joining node group", "resourceIds": ["i-0abc"]}]);
-        let (_server, clients) = recorded(Recorded {
-            describe_update: vec![json(
-                200,
-                json!({"update": update_json("u-1", "Failed", "VersionUpdate", errors)}),
-            )],
-            ..Recorded::default()
+        let errors = vec![update_error(
+            ErrorCode::NodeCreationFailure,
+            "Couldn't proceed with upgrade process as new nodes are not joining node group",
+            &["i-0abc"],
+        )];
+        let (_server, clients) = serve(EksAnswers {
+            describe_update: vec![update_answer(&update(
+                "u-1",
+                UpdateStatus::Failed,
+                UpdateType::VersionUpdate,
+                errors,
+            ))],
+            ..EksAnswers::default()
         })
         .await;
         let prior = created();
@@ -796,9 +819,9 @@ mod tests {
     #[tokio::test]
     async fn endpoints_without_update_nodegroup_version_say_so() {
         // moto answers operations it lacks with a bare HTML 404.
-        let (_server, clients) = recorded(Recorded {
+        let (_server, clients) = serve(EksAnswers {
             update_version: Answer::text(404, "<title>404 Not Found</title>".into()),
-            ..Recorded::default()
+            ..EksAnswers::default()
         })
         .await;
         let error = clients
@@ -817,7 +840,7 @@ mod tests {
 
     #[tokio::test]
     async fn config_updates_use_update_nodegroup_config_and_skip_describe_update_when_done() {
-        let (server, clients) = recorded(Recorded::default()).await;
+        let (server, clients) = serve(EksAnswers::default()).await;
         let prior = created();
         let mut plan = prior.clone();
         plan.scaling = Some(ScalingModel {
@@ -849,13 +872,16 @@ mod tests {
 
     #[tokio::test]
     async fn read_shows_drift_and_removes_a_deleted_group() {
-        let mut drifted = nodegroup_json("ACTIVE");
-        drifted["scalingConfig"] = json!({"minSize": 1, "maxSize": 3, "desiredSize": 3});
-        drifted["labels"] = json!({"team": "other", "sysbox-install": "yes"});
-        drifted["taints"] = json!([]);
-        let (server, clients) = recorded(Recorded {
-            describe_nodegroup: vec![json(200, json!({"nodegroup": drifted}))],
-            ..Recorded::default()
+        let mut drifted = nodegroup(NodegroupStatus::Active);
+        drifted.scaling_config = Some(scaling(1, 3, 3));
+        drifted.labels = Some(HashMap::from([
+            ("team".to_owned(), "other".to_owned()),
+            ("sysbox-install".to_owned(), "yes".to_owned()),
+        ]));
+        drifted.taints = Some(Vec::new());
+        let (server, clients) = serve(EksAnswers {
+            describe_nodegroup: vec![nodegroup_answer(&drifted)],
+            ..EksAnswers::default()
         })
         .await;
         let state = read_nodegroup(&clients, created()).await.unwrap().unwrap();
@@ -872,13 +898,13 @@ mod tests {
         let state = read_nodegroup(&clients, ignoring).await.unwrap().unwrap();
         assert_eq!(state.scaling.as_ref().unwrap().desired_size, known(2));
 
-        let (_server, clients) = recorded(Recorded {
+        let (_server, clients) = serve(EksAnswers {
             describe_nodegroup: vec![aws_error(
                 404,
                 "ResourceNotFoundException",
                 "No node group found for name: ubuntu.",
             )],
-            ..Recorded::default()
+            ..EksAnswers::default()
         })
         .await;
         assert_eq!(read_nodegroup(&clients, created()).await.unwrap(), None);
@@ -886,16 +912,16 @@ mod tests {
 
     #[tokio::test]
     async fn delete_waits_until_gone_then_deletes_the_template() {
-        let (server, clients) = recorded(Recorded {
+        let (server, clients) = serve(EksAnswers {
             describe_nodegroup: vec![
-                json(200, json!({"nodegroup": nodegroup_json("DELETING")})),
+                nodegroup_answer(&nodegroup(NodegroupStatus::Deleting)),
                 aws_error(
                     404,
                     "ResourceNotFoundException",
                     "No node group found for name: ubuntu.",
                 ),
             ],
-            ..Recorded::default()
+            ..EksAnswers::default()
         })
         .await;
         delete_nodegroup(&clients, &created(), &fast_limits())
@@ -923,7 +949,7 @@ mod tests {
                 if *n == 1 {
                     aws_error(429, "ThrottlingException", "Rate exceeded")
                 } else {
-                    json(200, json!({"nodegroup": nodegroup_json("ACTIVE")}))
+                    nodegroup_answer(&nodegroup(NodegroupStatus::Active))
                 }
             })
             .await

@@ -230,7 +230,7 @@ mod tests {
             ..NodegroupModel::default()
         };
         let ng: aws_sdk_eks::types::Nodegroup = {
-            // Built with the SDK builders from the same fields as nodegroup_json.
+            // Built with the SDK builders, as the hand-written EKS answers are.
             use aws_sdk_eks::types::{
                 LaunchTemplateSpecification, Nodegroup, NodegroupScalingConfig, NodegroupStatus,
             };
