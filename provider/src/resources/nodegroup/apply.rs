@@ -570,7 +570,10 @@ mod tests {
             json!({"id": "lt-0abc", "version": "1"})
         );
         assert_eq!(create["labels"]["sysbox-install"], "yes");
-        assert_eq!(create["subnets"], json!(["subnet-a", "subnet-b"]));
+        assert_eq!(
+            create["subnets"],
+            json!(["subnet-0000000a", "subnet-0000000b"])
+        );
         assert_eq!(create["taints"][0]["effect"], "NO_SCHEDULE");
         assert_eq!(
             calls(&server),
@@ -677,7 +680,7 @@ mod tests {
             create_nodegroup: aws_error(
                 400,
                 "InvalidParameterException",
-                "Subnet subnet-a is invalid",
+                "Subnet subnet-0000000a is invalid",
             ),
             ..EksAnswers::default()
         })
@@ -686,7 +689,9 @@ mod tests {
         assert!(outcome.state.is_none());
         let (error, _) = outcome.error.expect("error");
         assert!(
-            error.to_string().contains("Subnet subnet-a is invalid"),
+            error
+                .to_string()
+                .contains("Subnet subnet-0000000a is invalid"),
             "{error}"
         );
         assert_eq!(

@@ -86,7 +86,7 @@ pub(super) fn schema() -> Schema {
                 .required()
                 .validate(validate::non_empty())
                 .requires_replace("EKS cannot change a node group's subnets")
-                .description("Subnets the nodes run in."),
+                .description("Subnets the nodes run in: ids such as `subnet-0123456789abcdef0`."),
         )
         .attribute(
             Attribute::list("instance_types", Type::String)
@@ -107,7 +107,12 @@ pub(super) fn schema() -> Schema {
                 .default(s(DEFAULT_ARCHITECTURE))
                 .validate(validate::one_of(ARCHITECTURES))
                 .requires_replace("instances cannot change CPU architecture")
-                .description("CPU architecture of the AMI looked up: `amd64` (default) or `arm64`; must fit the instance types."),
+                .description(
+                "CPU architecture of the AMI looked up: `amd64` (default) or `arm64`; must fit the \
+                 instance types, told by their family names (Graviton, arm64, families have a `g` \
+                 after the generation, e.g. `m7g`, `c7gn`, `t4g`, or are `a1`; the others x86). A \
+                 family the provider cannot classify (e.g. `mac2`) is accepted with a warning.",
+            ),
         )
         .attribute(
             Attribute::string("ubuntu_release")
@@ -167,12 +172,12 @@ pub(super) fn schema() -> Schema {
         .attribute(
             Attribute::map("labels", Type::String)
                 .optional()
-                .description("Kubernetes labels of the nodes, set by EKS and by the kubelet at registration."),
+                .description("Kubernetes labels of the nodes, set by EKS and by the kubelet at registration. `sysbox-runtime` and `crio-runtime` belong to the Sysbox installer and are refused."),
         )
         .attribute(
             Attribute::map("tags", Type::String)
                 .optional()
-                .description("AWS tags of the node group and its launch template."),
+                .description("AWS tags of the node group and its launch template: at most 49 (the provider adds `cvm:nodegroup`), keys 1–128 characters not starting with `aws:`, values at most 256."),
         )
         .attribute(
             Attribute::nested(

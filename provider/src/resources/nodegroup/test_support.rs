@@ -22,7 +22,7 @@ pub(super) fn plan() -> NodegroupModel {
         name: known("ubuntu".into()),
         name_prefix: Attr::Null,
         node_role_arn: known("arn:aws:iam::123456789012:role/eks-node".into()),
-        subnet_ids: known(vec!["subnet-b".into(), "subnet-a".into()]),
+        subnet_ids: known(vec!["subnet-0000000b".into(), "subnet-0000000a".into()]),
         instance_types: known(vec!["m6i.xlarge".into()]),
         capacity_type: known("ON_DEMAND".into()),
         architecture: known("amd64".into()),

@@ -5,8 +5,9 @@ use tf_protocol::value::Attr;
 use tf_protocol::{AttributePath, Diagnostics};
 
 use super::model::{NodegroupModel, ScalingModel, TaintModel, UpdateConfigModel};
-use super::{MAX_NAME_LENGTH, NAME_SUFFIX_LENGTH, TAINT_EFFECTS};
-use crate::aws::ami::{DEFAULT_UBUNTU_RELEASE, validate_release};
+use super::{MAX_NAME_LENGTH, NAME_SUFFIX_LENGTH, OWNER_TAG, TAINT_EFFECTS};
+use crate::aws::ami::{DEFAULT_ARCHITECTURE, DEFAULT_UBUNTU_RELEASE, validate_release};
+use crate::aws::instance_types::{architecture_of, is_instance_type};
 use crate::kube::labels::{check_label_key, check_label_value};
 use crate::sysbox::compatibility::{Severity, check_os_and_kernel};
 
@@ -18,6 +19,20 @@ const UBUNTU_KERNELS: &[(&str, &str, &str)] = &[
     ("22.04", "Ubuntu 22.04 LTS", "5.15.0"),
     ("24.04", "Ubuntu 24.04 LTS", "6.8.0"),
 ];
+
+/// Node labels the Sysbox installer sets and removes itself (its install
+/// state): a configured value would fight it.
+const SYSBOX_INSTALLER_LABELS: &[&str] = &["sysbox-runtime", "crio-runtime"];
+/// The taint key the Sysbox installer adds while it works.
+const SYSBOX_INSTALLER_TAINT: &str = "sysbox-runtime";
+/// Largest size EKS's API carries (its sizes are 32-bit integers).
+const MAX_SIZE: i64 = i32::MAX as i64;
+/// AWS tag limits: tags per resource, key and value lengths.
+const MAX_TAGS: usize = 50;
+const MAX_TAG_KEY_LENGTH: usize = 128;
+const MAX_TAG_VALUE_LENGTH: usize = 256;
+/// Longest EKS cluster name.
+const MAX_CLUSTER_NAME_LENGTH: usize = 100;
 
 /// Whether `name` is a valid node group name; why not otherwise.
 fn check_name(name: &str, max: usize) -> Result<(), String> {
@@ -73,12 +88,58 @@ pub(super) fn check_config(config: &NodegroupModel, diagnostics: &mut Diagnostic
         _ => {}
     }
 
+    if let Attr::Known(cluster) = &config.cluster_name
+        && let Err(reason) = check_name(cluster, MAX_CLUSTER_NAME_LENGTH)
+    {
+        diagnostics.attribute_error(
+            AttributePath::attr("cluster_name"),
+            "Invalid Cluster Name",
+            format!("cluster_name {reason} (EKS cluster names are at most 100 of those)."),
+        );
+    }
+
     if let Some(scaling) = &config.scaling {
         check_scaling(scaling, diagnostics);
     }
 
+    if let Attr::Known(subnets) = &config.subnet_ids {
+        for subnet in subnets {
+            if !is_aws_id(subnet, "subnet-") {
+                diagnostics.attribute_error(
+                    AttributePath::attr("subnet_ids"),
+                    "Invalid Subnet Id",
+                    format!(
+                        "{subnet:?} is not a subnet id: subnet ids are \"subnet-\" and 8 or 17 \
+                         hexadecimal digits, e.g. subnet-0123456789abcdef0."
+                    ),
+                );
+            }
+        }
+    }
+
+    if let Attr::Known(types) = &config.instance_types {
+        check_instance_types(types, &config.architecture, diagnostics);
+    }
+
+    if let Attr::Known(tags) = &config.tags {
+        check_tags(tags, diagnostics);
+    }
+
     if let Attr::Known(labels) = &config.labels {
         for (key, value) in labels {
+            if SYSBOX_INSTALLER_LABELS.contains(&key.as_str()) {
+                diagnostics.attribute_error(
+                    AttributePath::attr("labels").key(key.clone()),
+                    "Label Owned by the Sysbox Installer",
+                    format!(
+                        "The Sysbox installer sets and removes the {key:?} label itself to \
+                         report its progress; remove it from labels (the installer's own \
+                         labels are {}).",
+                        SYSBOX_INSTALLER_LABELS.join(", ")
+                    ),
+                );
+                continue;
+            }
             if !check_label_key(key) || !check_label_value(value) {
                 diagnostics.attribute_error(
                     AttributePath::attr("labels").key(key.clone()),
@@ -127,6 +188,25 @@ fn check_scaling(scaling: &ScalingModel, diagnostics: &mut Diagnostics) {
         scaling.max_size.known().copied(),
         scaling.desired_size.known().copied(),
     );
+    for (name, value) in [
+        ("min_size", min),
+        ("max_size", max),
+        ("desired_size", desired),
+    ] {
+        if let Some(value) = value
+            && value > MAX_SIZE
+        {
+            diagnostics.attribute_error(
+                path(name),
+                "Invalid Scaling",
+                format!(
+                    "scaling.{name} must be at most {MAX_SIZE}, the largest size EKS accepts; \
+                     got {value}. (A node group's real limit is the EKS service quota of nodes \
+                     per managed node group.)"
+                ),
+            );
+        }
+    }
     if let Some(min) = min
         && min < 0
     {
@@ -193,6 +273,18 @@ fn check_taints(taints: &[TaintModel], diagnostics: &mut Diagnostics) {
         );
     }
     for taint in taints {
+        if let Attr::Known(key) = &taint.key
+            && key == SYSBOX_INSTALLER_TAINT
+        {
+            diagnostics.attribute_error(
+                path.clone(),
+                "Taint Owned by the Sysbox Installer",
+                format!(
+                    "The Sysbox installer adds and removes the {key:?} taint itself while it \
+                     installs; use another taint key."
+                ),
+            );
+        }
         if let Attr::Known(key) = &taint.key
             && !check_label_key(key)
         {
@@ -261,6 +353,117 @@ fn check_update_config(config: &UpdateConfigModel, diagnostics: &mut Diagnostics
             "Invalid Update Limit",
             format!("update_config.max_unavailable_percentage must be between 1 and 100; got {n}."),
         );
+    }
+}
+
+/// Whether `id` is `prefix` and 8 or 17 lower-case hexadecimal digits.
+fn is_aws_id(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix).is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+/// Each instance type is `<family>.<size>`, and its family's architecture
+/// fits `architecture`. Families the naming rules do not cover are allowed
+/// with a warning.
+fn check_instance_types(
+    types: &[String],
+    architecture: &Attr<String>,
+    diagnostics: &mut Diagnostics,
+) {
+    let wanted = match architecture {
+        Attr::Known(a) => a.as_str(),
+        Attr::Null => DEFAULT_ARCHITECTURE,
+        Attr::Unknown => "",
+    };
+    for (i, name) in types.iter().enumerate() {
+        let path = AttributePath::attr("instance_types").index(i as i64);
+        if !is_instance_type(name) {
+            diagnostics.attribute_error(
+                path,
+                "Invalid Instance Type",
+                format!(
+                    "{name:?} is not an EC2 instance type: a family, '.', and a size, in lower \
+                     case, e.g. m6i.xlarge."
+                ),
+            );
+            continue;
+        }
+        if wanted.is_empty() {
+            continue;
+        }
+        match architecture_of(name).name() {
+            Some(found) if found != wanted => diagnostics.attribute_error(
+                path,
+                "Instance Type Does Not Fit the Architecture",
+                format!(
+                    "{name} is an {found} instance type, but architecture is {wanted:?}: the \
+                     {wanted} AMI cannot boot on it. Set architecture = \"{found}\" or choose \
+                     {wanted} instance types (Graviton, arm64, families have a 'g' after the \
+                     generation, e.g. m7g, c7gn, t4g, or are a1)."
+                ),
+            ),
+            Some(_) => {}
+            None => diagnostics.attribute_warning(
+                path,
+                "Unknown Instance Family",
+                format!(
+                    "The provider cannot tell the CPU architecture of {name} from its name; make \
+                     sure it runs {wanted} AMIs (architecture = {wanted:?})."
+                ),
+            ),
+        }
+    }
+}
+
+/// AWS tag limits, and the tag the provider writes itself.
+fn check_tags(tags: &std::collections::BTreeMap<String, String>, diagnostics: &mut Diagnostics) {
+    if tags.len() > MAX_TAGS - 1 {
+        diagnostics.attribute_error(
+            AttributePath::attr("tags"),
+            "Too Many Tags",
+            format!(
+                "AWS resources take at most {MAX_TAGS} tags and the provider adds {OWNER_TAG} to \
+                 the launch template: set at most {} tags; got {}.",
+                MAX_TAGS - 1,
+                tags.len()
+            ),
+        );
+    }
+    for (key, value) in tags {
+        let path = AttributePath::attr("tags").key(key.clone());
+        let reason = if key.is_empty() || key.chars().count() > MAX_TAG_KEY_LENGTH {
+            Some(format!(
+                "tag keys are 1 to {MAX_TAG_KEY_LENGTH} characters; {key:?} has {}",
+                key.chars().count()
+            ))
+        } else if key.to_ascii_lowercase().starts_with("aws:") {
+            Some(format!(
+                "tag keys starting with \"aws:\" are reserved for AWS; got {key:?}"
+            ))
+        } else if key == OWNER_TAG {
+            Some(format!(
+                "the provider writes the {OWNER_TAG} tag itself to mark what it owns"
+            ))
+        } else if value.chars().count() > MAX_TAG_VALUE_LENGTH {
+            Some(format!(
+                "tag values are at most {MAX_TAG_VALUE_LENGTH} characters; the value of {key:?} \
+                 has {}",
+                value.chars().count()
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            diagnostics.attribute_error(
+                path,
+                "Invalid Tag",
+                format!("{}.", tf_framework::diagnostic::capitalised(&reason)),
+            );
+        }
     }
 }
 
@@ -408,6 +611,85 @@ mod tests {
             max_unavailable_percentage: Attr::Null,
         });
         assert_eq!(errors_at(&config), vec!["update_config.max_unavailable"]);
+    }
+
+    #[test]
+    fn sizes_beyond_what_eks_carries_are_refused() {
+        let mut config = plan();
+        config.scaling = Some(ScalingModel {
+            min_size: known(1),
+            max_size: known(5_000_000_000),
+            desired_size: known(2),
+        });
+        assert_eq!(errors_at(&config), vec!["scaling.max_size"]);
+    }
+
+    #[test]
+    fn labels_and_taints_of_the_sysbox_installer_are_refused() {
+        let mut config = plan();
+        config.labels = known(BTreeMap::from([
+            ("sysbox-runtime".into(), "running".into()),
+            ("crio-runtime".into(), "running".into()),
+        ]));
+        assert_eq!(
+            errors_at(&config),
+            vec!["labels[\"crio-runtime\"]", "labels[\"sysbox-runtime\"]"]
+        );
+        config.labels = Attr::Null;
+        config.taints = known(vec![TaintModel {
+            key: known("sysbox-runtime".into()),
+            value: known("not-running".into()),
+            effect: known("NO_SCHEDULE".into()),
+        }]);
+        assert_eq!(errors_at(&config), vec!["taints"]);
+    }
+
+    #[test]
+    fn instance_types_must_fit_the_architecture() {
+        let mut config = plan();
+        config.instance_types = known(vec!["m6i.xlarge".into(), "m7g.xlarge".into()]);
+        assert_eq!(errors_at(&config), vec!["instance_types[1]"]);
+        config.architecture = known("arm64".into());
+        assert_eq!(errors_at(&config), vec!["instance_types[0]"]);
+        config.instance_types = known(vec!["c7gn.large".into(), "a1.large".into()]);
+        assert!(errors_at(&config).is_empty());
+        // Unknown families: allowed, with a warning on the type.
+        config.instance_types = known(vec!["mac2.metal".into()]);
+        let mut d = Diagnostics::new();
+        check_config(&config, &mut d);
+        assert!(!d.has_error());
+        let warning = d.iter().next().expect("a warning");
+        assert_eq!(
+            warning.attribute,
+            Some(AttributePath::attr("instance_types").index(0))
+        );
+        config.instance_types = known(vec!["m6i".into()]);
+        assert_eq!(errors_at(&config), vec!["instance_types[0]"]);
+    }
+
+    #[test]
+    fn cluster_subnets_and_tags_follow_their_grammars() {
+        let mut config = plan();
+        config.subnet_ids = known(vec![
+            "subnet-0123456789abcdef0".into(),
+            "subnet-12345678".into(),
+        ]);
+        assert!(errors_at(&config).is_empty());
+        config.subnet_ids = known(vec!["sg-0123".into()]);
+        assert_eq!(errors_at(&config), vec!["subnet_ids"]);
+        config.subnet_ids = known(vec!["subnet-12345678".into()]);
+        config.cluster_name = known("-demo".into());
+        assert_eq!(errors_at(&config), vec!["cluster_name"]);
+        config.cluster_name = known("demo".into());
+        config.tags = known(BTreeMap::from([
+            ("aws:owner".into(), "x".into()),
+            ("cvm:nodegroup".into(), "x".into()),
+            ("k".repeat(129), "x".into()),
+            ("long".into(), "v".repeat(257)),
+        ]));
+        assert_eq!(errors_at(&config).len(), 4, "{:?}", errors_at(&config));
+        config.tags = known((0..50).map(|i| (format!("k{i}"), "v".into())).collect());
+        assert_eq!(errors_at(&config), vec!["tags"]);
     }
 
     #[test]
