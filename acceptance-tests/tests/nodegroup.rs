@@ -11,7 +11,7 @@
 //!   rolled out. [`ami_and_tag_changes_moto_cannot_apply_fail_clearly_and_keep_the_state`]
 //!   asserts that the apply fails with a clear "does not implement" diagnostic and that the
 //!   state keeps the AMI actually in use. The successful rollout path is covered by unit tests
-//!   on recorded EKS answers in `provider/src/resources/nodegroup.rs`.
+//!   on hand-written EKS answers in `provider/src/resources/nodegroup/`.
 //! - It cannot tag node group ARNs (TagResource answers ResourceNotFoundException), so a tags
 //!   change is likewise asserted to fail on the `tags` attribute with the old tags kept.
 //! - Its node groups are ACTIVE at once and never fail, so CREATE_FAILED/DEGRADED and the waits
@@ -546,9 +546,9 @@ fn drift_ignored_desired_size_and_out_of_band_delete() {
             templates[0]
         );
         assert_eq!(group["launchTemplate"]["id"], json!(templates[0]));
-        eprintln!(
-            "out-of-band delete: launch template before {template_id}, after {}",
-            templates[0]
+        assert_eq!(
+            templates[0], template_id,
+            "the orphaned launch template is adopted, not replaced by a new one"
         );
 
         wd.destroy()?;
@@ -591,11 +591,19 @@ fn ami_and_tag_changes_moto_cannot_apply_fail_clearly_and_keep_the_state() {
         let versions = moto
             .launch_template_versions(after["launch_template_id"].as_str().unwrap_or_default())
             .map_err(moto_error)?;
-        let versions: Vec<(u64, Option<String>)> = versions
+        let mut versions: Vec<(u64, Option<String>)> = versions
             .into_iter()
             .map(|v| (v.version, v.image_id))
             .collect();
-        println!("[{tf}] launch template versions after the failed rollout: {versions:?}");
+        versions.sort();
+        assert_eq!(
+            versions,
+            vec![
+                (1, Some(GIVEN_AMI.to_string())),
+                (2, Some("ami-0123456789abcdef0".to_string())),
+            ],
+            "version 1 in use, version 2 made for the rollout and left unused"
+        );
         // Back to the AMI in use: nothing to do.
         wd.config(&spec.hcl())?;
         wd.assert_plan_empty()?;
@@ -762,7 +770,9 @@ fn bad_inputs_are_diagnosed_at_plan_on_their_attributes() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let stack = Stack::start()?;
         let moto: &MotoClient = &stack.moto;
-        let wd = stack.workdir(tf, moto.endpoint())?;
+        // Through a proxy that counts: bad input is refused before any AWS call.
+        let proxy = FaultProxy::start(moto.endpoint(), FaultConfig::none()).map_err(moto_error)?;
+        let wd = stack.workdir(tf, proxy.endpoint())?;
         let base = stack.spec("bad");
         let with = |case: &str, edit: &dyn Fn(&mut Spec)| {
             let mut spec = base.clone();
@@ -886,6 +896,101 @@ fn bad_inputs_are_diagnosed_at_plan_on_their_attributes() {
                 line: "disk_size_gib = 4",
                 detail: r#"disk_size_gib must be between 8 and 16384"#,
             },
+            BadInput {
+                case: "max_beyond_eks",
+                hcl: with("max_beyond_eks", &|s| s.scaling = (1, 5_000_000_000, 2)),
+                summary: "Invalid Scaling",
+                line: "max_size = 5000000000",
+                detail: r#"scaling\.max_size must be at most 2147483647, the largest size EKS accepts"#,
+            },
+            BadInput {
+                case: "installer_label",
+                hcl: with("installer_label", &|s| {
+                    s.labels =
+                        BTreeMap::from([("sysbox-runtime".to_string(), "running".to_string())]);
+                }),
+                summary: "Label Owned by the Sysbox Installer",
+                line: "\"sysbox-runtime\" = \"running\"",
+                detail: r#"The Sysbox installer sets and removes the "sysbox-runtime" label itself"#,
+            },
+            BadInput {
+                case: "crio_label",
+                hcl: with("crio_label", &|s| {
+                    s.labels =
+                        BTreeMap::from([("crio-runtime".to_string(), "running".to_string())]);
+                }),
+                summary: "Label Owned by the Sysbox Installer",
+                line: "\"crio-runtime\" = \"running\"",
+                detail: r#"the "crio-runtime" label itself"#,
+            },
+            BadInput {
+                case: "graviton_for_amd64",
+                hcl: with("graviton_for_amd64", &|s| {
+                    s.instance_types = vec!["m7g.xlarge".to_string()];
+                }),
+                summary: "Instance Type Does Not Fit the Architecture",
+                line: "instance_types = [\"m7g.xlarge\"]",
+                detail: r#"m7g\.xlarge is an arm64 instance type, but architecture is "amd64""#,
+            },
+            BadInput {
+                case: "x86_for_arm64",
+                hcl: with("x86_for_arm64", &|s| {
+                    s.extra = "  architecture = \"arm64\"\n".to_string();
+                }),
+                summary: "Instance Type Does Not Fit the Architecture",
+                line: "instance_types = [\"m6i.xlarge\"]",
+                detail: r#"m6i\.xlarge is an amd64 instance type, but architecture is "arm64""#,
+            },
+            BadInput {
+                case: "not_an_instance_type",
+                hcl: with("not_an_instance_type", &|s| {
+                    s.instance_types = vec!["m6i".to_string()];
+                }),
+                summary: "Invalid Instance Type",
+                line: "instance_types = [\"m6i\"]",
+                detail: r#""m6i" is not an EC2 instance type"#,
+            },
+            BadInput {
+                case: "bad_subnet",
+                hcl: with("bad_subnet", &|s| {
+                    s.subnet_ids = vec!["sg-0123".to_string()]
+                }),
+                summary: "Invalid Subnet Id",
+                line: "subnet_ids = [\"sg-0123\"]",
+                detail: r#""sg-0123" is not a subnet id"#,
+            },
+            BadInput {
+                case: "reserved_tag",
+                hcl: with("reserved_tag", &|s| {
+                    s.extra = "  tags = {\n    \"aws:team\" = \"cvm\"\n  }\n".to_string();
+                }),
+                summary: "Invalid Tag",
+                line: "\"aws:team\" = \"cvm\"",
+                detail: r#"Tag keys starting with "aws:" are reserved for AWS"#,
+            },
+            BadInput {
+                case: "installer_taint",
+                hcl: with("installer_taint", &|s| {
+                    s.taints = vec![(
+                        "sysbox-runtime".to_string(),
+                        Some("not-running".to_string()),
+                        "NO_SCHEDULE".to_string(),
+                    )];
+                }),
+                summary: "Taint Owned by the Sysbox Installer",
+                line: "resource \"cvm_nodegroup\" \"installer_taint\" {",
+                detail: r#"adds and removes the "sysbox-runtime" taint itself"#,
+            },
+            BadInput {
+                case: "bad_cluster",
+                hcl: with("bad_cluster", &|s| {
+                    s.extra = String::new();
+                })
+                .replace("cluster_name   = \"demo\"", "cluster_name   = \"-demo\""),
+                summary: "Invalid Cluster Name",
+                line: "cluster_name = \"-demo\"",
+                detail: r#"cluster_name must start with a letter or digit"#,
+            },
         ];
         let all: Vec<&str> = cases.iter().map(|c| c.hcl.as_str()).collect();
         wd.config(&all.join("\n"))?;
@@ -917,6 +1022,12 @@ fn bad_inputs_are_diagnosed_at_plan_on_their_attributes() {
                 missing.join("\n  ")
             )
         })?;
+        assert_eq!(
+            proxy.total_requests(),
+            0,
+            "bad input reached AWS: {:?}",
+            proxy.counts()
+        );
         assert_eq!(leftovers(moto)?, (Vec::new(), Vec::new()));
         Ok(())
     });

@@ -1,5 +1,5 @@
 //! A scripted HTTP/1.1 server on 127.0.0.1 for the API clients' tests
-//! (Coder, and AWS on recorded answers): it records every request and
+//! (Coder, and AWS on hand-written answers): it records every request and
 //! answers each with what a handler returns.
 
 use std::sync::{Arc, Mutex};

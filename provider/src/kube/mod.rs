@@ -1,11 +1,13 @@
 //! The provider's connection to Kubernetes: where the cluster is and how to
 //! authenticate ([`client`]), the calls resources make with retries and a
-//! deadline ([`cluster`]), and how failures read to a Terraform user
-//! ([`error`]), and the grammars of Kubernetes names ([`names`]).
+//! deadline ([`cluster`]), how failures read to a Terraform user
+//! ([`error`]), the grammars of Kubernetes names ([`names`]) and of label
+//! keys and values ([`labels`]).
 
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod labels;
 pub mod names;
 
 pub use client::{KubeClientCell, KubeEnvironment, KubeSettings, KubeSource};
