@@ -13,6 +13,7 @@ use tf_protocol::Diagnostics;
 use tf_protocol::value::{Attr, Type};
 
 use crate::image_reference::image_reference;
+use crate::kube::labels;
 use crate::kube::names::{self, Grammar};
 use crate::provider::ProviderData;
 use crate::sysbox::compatibility::{NodeFacts, SysboxRelease, check_node};
@@ -157,7 +158,7 @@ impl DataSource for ClusterCheck {
             .attribute(
                 Attribute::map("node_selector", Type::String)
                     .optional()
-                    .validate(names::labels())
+                    .validate(labels::labels())
                     .description("Labels of the nodes to check; all nodes when unset."),
             )
             .attribute(

@@ -1,10 +1,8 @@
 //! Kubernetes name grammars, as the API server checks them: DNS-1123
-//! labels (namespaces), DNS-1123 subdomains (nodes, most other objects) and
-//! qualified names (label keys), with their length limits, plus the
-//! validators that refuse a bad name at validate time instead of after a
-//! call to the cluster.
-
-use std::fmt;
+//! labels (namespaces) and DNS-1123 subdomains (nodes, most other objects),
+//! with their length limits, plus the validator that refuses a bad name at
+//! validate time instead of after a call to the cluster. Label keys and
+//! values are in [`labels`](super::labels).
 
 use tf_framework::validate::Validator;
 use tf_protocol::{AttributePath, Diagnostics, Value};
@@ -51,7 +49,11 @@ pub enum NameError {
 
 /// Checks the shared shape of the grammars: at most `max` bytes, every
 /// character allowed by `allowed`, and alphanumeric at both ends.
-fn check_shape(text: &str, max: usize, allowed: fn(char) -> bool) -> Result<(), NameError> {
+pub(crate) fn check_shape(
+    text: &str,
+    max: usize,
+    allowed: fn(char) -> bool,
+) -> Result<(), NameError> {
     if text.is_empty() {
         return Err(NameError::Empty);
     }
@@ -100,39 +102,6 @@ pub fn check_dns1123_subdomain(text: &str) -> Result<(), NameError> {
             e => e,
         })
     })
-}
-
-fn name_part_character(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
-}
-
-/// A qualified name, the grammar of label keys: an optional DNS-1123
-/// subdomain prefix and '/', then 1 to 63 letters, digits, '-', '_' and
-/// '.', starting and ending with a letter or digit.
-pub fn check_qualified_name(text: &str) -> Result<(), NameError> {
-    let (prefix, name) = match text.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, text),
-    };
-    if name.contains('/') {
-        return Err(NameError::Slashes);
-    }
-    if let Some(prefix) = prefix {
-        check_dns1123_subdomain(prefix).map_err(|reason| NameError::Prefix {
-            prefix: prefix.to_owned(),
-            reason: Box::new(reason),
-        })?;
-    }
-    check_shape(name, DNS1123_LABEL_MAX, name_part_character)
-}
-
-/// A label value: empty, or 1 to 63 letters, digits, '-', '_' and '.',
-/// starting and ending with a letter or digit.
-pub fn check_label_value(text: &str) -> Result<(), NameError> {
-    if text.is_empty() {
-        return Ok(());
-    }
-    check_shape(text, DNS1123_LABEL_MAX, name_part_character)
 }
 
 /// Which name grammar a [`KubeName`] validator checks.
@@ -226,62 +195,8 @@ impl Validator for KubeName {
     }
 }
 
-/// Validates a map of Kubernetes labels (a node selector): every key a
-/// qualified name, every known value a label value.
-pub fn labels() -> Labels {
-    Labels
-}
-
-/// See [`labels`].
-#[derive(Clone, Copy, Debug)]
-pub struct Labels;
-
-impl fmt::Display for Labels {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "label keys are an optional DNS-1123 subdomain prefix and '/', then 1 to 63 letters, \
-             digits, '-', '_' and '.', starting and ending with a letter or digit; label values \
-             are empty or 1 to 63 of the same characters, starting and ending with a letter or \
-             digit",
-        )
-    }
-}
-
-impl Validator for Labels {
-    fn description(&self) -> String {
-        format!("must be Kubernetes labels: {self}")
-    }
-
-    fn validate(&self, value: &Value, path: &AttributePath, diagnostics: &mut Diagnostics) {
-        let Value::Map(entries) = value else { return };
-        for (key, value) in entries {
-            let at = path.clone().key(key.clone());
-            if let Err(reason) = check_qualified_name(key) {
-                diagnostics.attribute_error(
-                    at.clone(),
-                    "Invalid Label Key",
-                    format!("{key:?} is not a Kubernetes label key ({reason}); {self}."),
-                );
-            }
-            if let Value::String(text) = value
-                && let Err(reason) = check_label_value(text)
-            {
-                diagnostics.attribute_error(
-                    at,
-                    "Invalid Label Value",
-                    format!(
-                        "{text:?} (under {key:?}) is not a Kubernetes label value ({reason}); {self}."
-                    ),
-                );
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
+pub(crate) mod tests {
     use super::*;
     use tf_protocol::value::Refinements;
 
@@ -335,39 +250,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn qualified_names_and_label_values() {
-        for good in ["sysbox-install", "example.com/role", "A_b.c-D", "k8s.io/x"] {
-            assert_eq!(check_qualified_name(good), Ok(()), "{good}");
-        }
-        assert_eq!(
-            check_qualified_name("bad key"),
-            Err(NameError::Character(' '))
-        );
-        assert_eq!(check_qualified_name("a/b/c"), Err(NameError::Slashes));
-        assert_eq!(
-            check_qualified_name("/x"),
-            Err(NameError::Prefix {
-                prefix: String::new(),
-                reason: Box::new(NameError::Empty),
-            })
-        );
-        assert_eq!(
-            check_qualified_name("Example.com/x"),
-            Err(NameError::Prefix {
-                prefix: "Example.com".into(),
-                reason: Box::new(NameError::Character('E')),
-            })
-        );
-        assert_eq!(check_qualified_name("example.com/"), Err(NameError::Empty));
-        assert_eq!(check_label_value(""), Ok(()));
-        assert_eq!(check_label_value("Yes_1.0"), Ok(()));
-        assert_eq!(check_label_value("-yes"), Err(NameError::Ends));
-        assert_eq!(check_label_value("a/b"), Err(NameError::Character('/')));
-        assert!(check_label_value(&"v".repeat(64)).is_err());
-    }
-
-    fn run(validator: &dyn Validator, value: Value) -> Vec<(String, String)> {
+    /// The (attribute path, detail) of each diagnostic `validator` gives `value` at `a`.
+    pub(crate) fn run(validator: &dyn Validator, value: Value) -> Vec<(String, String)> {
         let mut diagnostics = Diagnostics::new();
         validator.validate(&value, &AttributePath::attr("a"), &mut diagnostics);
         diagnostics
@@ -396,19 +280,5 @@ mod tests {
         let found = run(&v, list);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, "a[2]");
-    }
-
-    #[test]
-    fn labels_validator_checks_keys_and_known_values() {
-        let map = Value::Map(BTreeMap::from([
-            ("good".to_owned(), Value::String("yes".into())),
-            ("bad key".to_owned(), Value::String("yes".into())),
-            ("later".to_owned(), Value::Unknown(Refinements::default())),
-            ("value".to_owned(), Value::String("no way".into())),
-        ]));
-        let found = run(&labels(), map);
-        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(paths, vec!["a[\"bad key\"]", "a[\"value\"]"]);
-        assert!(found[0].1.contains("label keys are"), "{}", found[0].1);
     }
 }

@@ -32,6 +32,7 @@ use crate::data_sources::cluster_check::{
     DEFAULT_INSTALLER_IMAGE, DEFAULT_NAMESPACE, image_tag, namespace_verdict, node_facts,
 };
 use crate::image_reference::image_reference;
+use crate::kube::labels;
 use crate::kube::names::{self, Grammar};
 use crate::kube::{Cluster, KubeError};
 use crate::provider::ProviderData;
@@ -626,7 +627,7 @@ impl Resource for SysboxResource {
             .attribute(
                 Attribute::map("node_selector", Type::String)
                     .optional()
-                    .validate(names::labels())
+                    .validate(labels::labels())
                     .description("Labels of the nodes to install Sysbox on. Set this, `nodes`, or both."),
             )
             .attribute(

@@ -140,7 +140,7 @@ pub(super) fn check_config(config: &NodegroupModel, diagnostics: &mut Diagnostic
                 );
                 continue;
             }
-            if !check_label_key(key) || !check_label_value(value) {
+            if check_label_key(key).is_err() || check_label_value(value).is_err() {
                 diagnostics.attribute_error(
                     AttributePath::attr("labels").key(key.clone()),
                     "Invalid Kubernetes Label",
@@ -286,7 +286,7 @@ fn check_taints(taints: &[TaintModel], diagnostics: &mut Diagnostics) {
             );
         }
         if let Attr::Known(key) = &taint.key
-            && !check_label_key(key)
+            && check_label_key(key).is_err()
         {
             diagnostics.attribute_error(
                 path.clone(),
@@ -295,7 +295,7 @@ fn check_taints(taints: &[TaintModel], diagnostics: &mut Diagnostics) {
             );
         }
         if let Attr::Known(value) = &taint.value
-            && !check_label_value(value)
+            && check_label_value(value).is_err()
         {
             diagnostics.attribute_error(
                 path.clone(),
