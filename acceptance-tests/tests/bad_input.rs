@@ -340,6 +340,26 @@ fn provider_block_bad_input_is_refused_before_any_api_call() {
             "must not be empty",
             r#""""#,
         ),
+        case(
+            &with("  aws {\n    region = \"Europe (Ireland)\"\n  }\n"),
+            "Invalid Value",
+            "must be an AWS region code such as eu-west-1",
+            r#""Europe (Ireland)""#,
+        ),
+        case(
+            &with("  aws {\n    endpoints {\n      eks = \"127.0.0.1:5000\"\n    }\n  }\n"),
+            "Invalid AWS Setting",
+            "of aws.endpoints.eks is not usable: it is not a URL",
+            r#""127.0.0.1:5000""#,
+        ),
+        case(
+            &with(
+                "  aws {\n    assume_role {\n      role_arn     = \"arn:aws:iam::123456789012:role/t\"\n      session_name = \"terraform run\"\n    }\n  }\n",
+            ),
+            "Invalid Value",
+            "must be 2 to 64 letters, digits",
+            r#""terraform run""#,
+        ),
     ];
     acc::run(|tf| -> Result<(), acc::Error> {
         let wd = Workdir::new(tf)?;

@@ -348,12 +348,23 @@ pub fn provider_block() -> NestedBlock {
              the standard AWS chain: `AWS_*` environment variables, the shared config and \
              credentials files, SSO, container and instance credentials.",
         )
-        .attribute(Attribute::string("region").optional().description(
-            "AWS region, e.g. `eu-west-1`. Defaults to `AWS_REGION` or the profile's region.",
-        ))
-        .attribute(Attribute::string("profile").optional().description(
-            "Profile of the shared AWS config files. Defaults to `AWS_PROFILE`.",
-        ))
+        .attribute(
+            Attribute::string("region")
+                .optional()
+                .validate(validate::matches(
+                    r"^[a-z]{2}(-[a-z]+)+-[0-9]+$",
+                    "must be an AWS region code such as eu-west-1 or us-gov-west-1",
+                ))
+                .description(
+                    "AWS region, e.g. `eu-west-1`. Defaults to `AWS_REGION` or the profile's region.",
+                ),
+        )
+        .attribute(
+            Attribute::string("profile")
+                .optional()
+                .validate(validate::non_empty())
+                .description("Profile of the shared AWS config files. Defaults to `AWS_PROFILE`."),
+        )
         .attribute(Attribute::string("access_key").optional().description(
             "Static access key id; needs `secret_key`. Defaults to `AWS_ACCESS_KEY_ID`.",
         ))
@@ -395,11 +406,21 @@ pub fn provider_block() -> NestedBlock {
                     .attribute(
                         Attribute::string("session_name")
                             .optional()
+                            // IAM's rule for RoleSessionName.
+                            .validate(validate::matches(
+                                r"^[\w+=,.@-]{2,64}$",
+                                "must be 2 to 64 letters, digits and the characters +=,.@_-",
+                            ))
                             .description("Name of the role session."),
                     )
                     .attribute(
                         Attribute::string("external_id")
                             .optional()
+                            // IAM's rule for ExternalId.
+                            .validate(validate::matches(
+                                r"^[\w+=,.@:/-]{2,1224}$",
+                                "must be 2 to 1224 letters, digits and the characters +=,.@:/_-",
+                            ))
                             .description("External id the role's trust policy requires."),
                     ),
             ),
