@@ -238,6 +238,33 @@ fn template_ids(moto: &MotoClient) -> Result<Vec<String>, acc::Error> {
     Ok(ids)
 }
 
+/// The `cvm:nodegroup` owner tag of launch template `id` as moto stores it, if it has one.
+fn owner_tag(moto: &MotoClient, id: &str) -> Result<Option<String>, acc::Error> {
+    let xml = moto
+        .ec2("DescribeLaunchTemplates", &[("LaunchTemplateId.1", id)])
+        .map_err(moto_error)?;
+    Ok(xml
+        .split_once("<key>cvm:nodegroup</key>")
+        .and_then(|(_, rest)| rest.split_once("<value>"))
+        .and_then(|(_, rest)| rest.split_once("</value>"))
+        .map(|(value, _)| value.to_string()))
+}
+
+/// Every launch template moto holds, with its owner tag.
+fn owned_templates(moto: &MotoClient) -> Result<Vec<(String, Option<String>)>, acc::Error> {
+    template_ids(moto)?
+        .into_iter()
+        .map(|id| Ok((id.clone(), owner_tag(moto, &id)?)))
+        .collect()
+}
+
+/// The owner tag's value for node group `name`: `<cluster>:<name>:<token>`, the token 32 hex
+/// digits.
+fn is_owner_of(tag: Option<&str>, name: &str) -> bool {
+    tag.and_then(|t| t.strip_prefix(&format!("{CLUSTER}:{name}:")))
+        .is_some_and(|token| token.len() == 32 && token.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// Node group names and launch template ids moto still has.
 fn leftovers(moto: &MotoClient) -> Result<(Vec<String>, Vec<String>), acc::Error> {
     Ok((
@@ -290,18 +317,11 @@ fn check_created(
     check(templates.iter().any(|t| t.id == template_id), || {
         format!("launch template {template_id} is not in moto: {templates:?}")
     })?;
-    // Owned: tagged with the node group it belongs to.
-    let xml = moto
-        .ec2(
-            "DescribeLaunchTemplates",
-            &[("LaunchTemplateId.1", template_id.as_str())],
-        )
-        .map_err(moto_error)?;
-    check(
-        xml.contains("<key>cvm:nodegroup</key>")
-            && xml.contains(&format!("<value>{CLUSTER}:{name}</value>")),
-        || format!("launch template {template_id} is not tagged as owned by {name}: {xml}"),
-    )?;
+    // Owned: tagged with the node group it belongs to and this resource's token.
+    let tag = owner_tag(moto, &template_id)?;
+    check(is_owner_of(tag.as_deref(), name), || {
+        format!("launch template {template_id} is not tagged as owned by {name}: {tag:?}")
+    })?;
     let versions = moto
         .launch_template_versions(&template_id)
         .map_err(moto_error)?;
@@ -528,30 +548,117 @@ fn drift_ignored_desired_size_and_out_of_band_delete() {
         assert_eq!(scaling["maxSize"], 3, "{scaling}");
         assert_eq!(scaling["desiredSize"], 3, "{scaling}");
 
-        // Deleted out of band: the plan recreates it; the orphaned launch template (tagged as
-        // this node group's) is adopted, not duplicated.
+        // Deleted out of band while its launch template remains: the refresh keeps it as
+        // DELETED and the plan replaces it, so the replacement's delete removes the template
+        // it left and the create makes a new one (nothing orphaned, nothing adopted).
         let template_id = wd.show()?.resource(ADDRESS)?.str("launch_template_id")?;
+        let old_tag = owner_tag(moto, &template_id)?;
         moto.delete_nodegroup(CLUSTER, "drifting")
             .map_err(moto_error)?;
-        assert_eq!(wd.plan()?.actions(ADDRESS)?, vec!["create"]);
+        let plan = wd.plan()?;
+        assert_eq!(plan.actions(ADDRESS)?, vec!["delete", "create"]);
         wd.apply()?;
         wd.assert_plan_empty()?;
         let group = described(moto, "drifting")?;
         assert_eq!(group["labels"]["sysbox-install"], "yes");
-        let templates = template_ids(moto)?;
+        let templates = owned_templates(moto)?;
         assert_eq!(templates.len(), 1, "{templates:?}");
+        let (new_id, new_tag) = &templates[0];
+        check(is_owner_of(new_tag.as_deref(), "drifting"), || {
+            format!("the new launch template is not this resource's: {templates:?}")
+        })?;
+        check(new_id != &template_id && new_tag != &old_tag, || {
+            format!(
+                "the old launch template {template_id} ({old_tag:?}) was adopted: {templates:?}"
+            )
+        })?;
         let state = wd.show()?;
-        assert_eq!(
-            state.resource(ADDRESS)?.str("launch_template_id")?,
-            templates[0]
-        );
-        assert_eq!(group["launchTemplate"]["id"], json!(templates[0]));
-        assert_eq!(
-            templates[0], template_id,
-            "the orphaned launch template is adopted, not replaced by a new one"
-        );
+        assert_eq!(state.resource(ADDRESS)?.str("launch_template_id")?, *new_id);
+        assert_eq!(group["launchTemplate"]["id"], json!(new_id));
+        assert_eq!(state.resource(ADDRESS)?.str("status")?, "ACTIVE");
 
         wd.destroy()?;
+        assert_eq!(leftovers(moto)?, (Vec::new(), Vec::new()));
+        Ok(())
+    });
+}
+
+/// Two configurations with the same cluster and node group names: the second one's apply is
+/// refused on the launch template's name conflict and creates nothing; its destroy leaves the
+/// first one's node group and launch template as they were; the first then destroys cleanly.
+/// An existing node group under a launch template of this resource's own but made by another
+/// configuration is refused the same way.
+#[test]
+fn a_second_configuration_with_the_same_names_takes_nothing_over() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let stack = Stack::start()?;
+        let moto: &MotoClient = &stack.moto;
+        let spec = stack.spec("shared");
+        let first = stack.workdir(tf, moto.endpoint())?;
+        first.config(&spec.hcl())?;
+        first.apply()?;
+        let first_template = first.show()?.resource(ADDRESS)?.str("launch_template_id")?;
+        let templates_before = owned_templates(moto)?;
+        let group_before = described(moto, "shared")?;
+        let versions_before = moto
+            .launch_template_versions(&first_template)
+            .map_err(moto_error)?;
+
+        let second = stack.workdir(tf, moto.endpoint())?;
+        second.config(&spec.hcl())?;
+        let stderr = second.expect_error(Action::Apply, "Launch Template Already Exists")?;
+        let text = collapse_whitespace(&stderr);
+        check(
+            text.contains(
+                "The launch template cvm-demo-shared already exists and was not created by this \
+                 resource; to manage it with this configuration, import it: terraform import \
+                 cvm_nodegroup.<resource name> demo:shared",
+            ),
+            || format!("no import advice: {text}"),
+        )?;
+        check(!second.show()?.has_managed_resources(), || {
+            "the refused create left state behind".to_string()
+        })?;
+        assert_eq!(owned_templates(moto)?, templates_before);
+        assert_eq!(
+            moto.launch_template_versions(&first_template)
+                .map_err(moto_error)?,
+            versions_before,
+            "the second configuration added a version to the first one's template"
+        );
+        assert_eq!(
+            moto.list_nodegroups(CLUSTER).map_err(moto_error)?,
+            vec!["shared"]
+        );
+        assert_eq!(described(moto, "shared")?, group_before);
+
+        second.destroy()?;
+        assert_eq!(owned_templates(moto)?, templates_before);
+        assert_eq!(described(moto, "shared")?, group_before);
+
+        // The first one's template gone behind its back, the second one makes its own
+        // template, meets the first one's node group on CreateNodegroup, refuses it, and
+        // deletes only the template it made.
+        moto.ec2(
+            "DeleteLaunchTemplate",
+            &[("LaunchTemplateId", first_template.as_str())],
+        )
+        .map_err(moto_error)?;
+        let stderr = second.expect_error(Action::Apply, "EKS Node Group Already Exists")?;
+        let text = collapse_whitespace(&stderr);
+        check(
+            text.contains(
+                "The EKS node group shared already exists and was not created by this resource",
+            ) && text.contains("terraform import cvm_nodegroup.<resource name> demo:shared"),
+            || format!("no import advice: {text}"),
+        )?;
+        check(!second.show()?.has_managed_resources(), || {
+            "the refused create left state behind".to_string()
+        })?;
+        assert_eq!(template_ids(moto)?, Vec::<String>::new());
+        assert_eq!(described(moto, "shared")?, group_before);
+
+        first.destroy()?;
         assert_eq!(leftovers(moto)?, (Vec::new(), Vec::new()));
         Ok(())
     });

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use tf_framework::ToDiagnostic;
+use tf_framework::{PrivateState, ToDiagnostic};
 use tf_protocol::AttributePath;
 use tf_protocol::value::Attr;
 
 use super::model::{NodegroupModel, effective_labels, known_or};
+use super::ownership::{TOKEN_KEY, made_by, owner_tag_value, token_in};
 use super::plan::{config_change, needs_new_template};
 use super::state::{adopt_nodegroup, fill_import_defaults, finish_computed, keep_configured};
 use super::{DEFAULT_DISK_SIZE_GIB, NAME_SUFFIX_LENGTH, OWNER_TAG};
@@ -53,6 +54,20 @@ pub enum AwsOrAmiError {
     /// AMI lookup.
     #[error(transparent)]
     Ami(#[from] AmiLookupError),
+    /// A create met an object of the same name that this resource
+    /// instance did not make (its owner tag lacks this create's token).
+    #[error(
+        "the {what} {object} already exists and was not created by this resource; to manage it \
+         with this configuration, import it: terraform import cvm_nodegroup.<resource name> {import_id}"
+    )]
+    NotCreatedHere {
+        /// "launch template" or "EKS node group".
+        what: &'static str,
+        /// The existing object's name.
+        object: String,
+        /// The import id, `<cluster>:<name>`.
+        import_id: String,
+    },
 }
 
 impl ToDiagnostic for AwsOrAmiError {
@@ -60,6 +75,25 @@ impl ToDiagnostic for AwsOrAmiError {
         match self {
             Self::Aws(e) => e.to_diagnostic(attribute),
             Self::Ami(e) => e.to_diagnostic(attribute),
+            Self::NotCreatedHere { what, .. } => {
+                let summary = if *what == "launch template" {
+                    "Launch Template Already Exists"
+                } else {
+                    "EKS Node Group Already Exists"
+                };
+                let diagnostic = tf_protocol::Diagnostic::error(
+                    summary,
+                    format!(
+                        "{}. Another configuration with the same cluster and node group names \
+                         may own it; choose another name, or import it to take it over.",
+                        tf_framework::diagnostic::capitalised(&self.to_string())
+                    ),
+                );
+                match attribute {
+                    Some(path) => diagnostic.at(path),
+                    None => diagnostic,
+                }
+            }
         }
     }
 }
@@ -99,10 +133,13 @@ fn template_data(plan: &NodegroupModel, cluster: &ClusterAccess, ami: &str) -> L
 /// Creates the launch template and the node group and waits for it to be
 /// `ACTIVE`. A launch template whose node group could not be created is
 /// deleted again; a node group that fails after creation is returned as
-/// state with the error, so Terraform taints and replaces it.
+/// state with the error, so Terraform taints and replaces it. `token`
+/// marks what this create makes (see [`super::ownership`]); an existing
+/// object of the same name without it is refused, not adopted.
 pub(super) async fn create_nodegroup(
     clients: &AwsClients,
     mut plan: NodegroupModel,
+    token: &str,
     limits: &WaitLimits,
 ) -> Outcome {
     let fail = |error: AwsOrAmiError, path| Outcome {
@@ -142,21 +179,23 @@ pub(super) async fn create_nodegroup(
     };
     let data = template_data(&plan, &cluster, &ami);
     let node_labels = effective_labels(plan.labels.known(), plan.wants_sysbox());
+    let owner = owner_tag_value(&cluster_name, &name, token);
     let mut template_tags = plan.tags.known().cloned().unwrap_or_default();
-    template_tags.insert(OWNER_TAG.to_owned(), format!("{cluster_name}:{name}"));
+    template_tags.insert(OWNER_TAG.to_owned(), owner.clone());
     let template_name = launch_template_name(&cluster_name, &name);
-    let owner = format!("{cluster_name}:{name}");
+    let import_id = format!("{cluster_name}:{name}");
     let template = match ensure_launch_template(
         clients,
         &template_name,
         &owner,
+        &import_id,
         &data,
         &template_tags,
     )
     .await
     {
         Ok(template) => template,
-        Err(e) => return fail(e.into(), None),
+        Err(e) => return fail(e, None),
     };
     let mut subnet_ids = plan.subnet_ids.known().cloned().unwrap_or_default();
     subnet_ids.sort();
@@ -178,11 +217,12 @@ pub(super) async fn create_nodegroup(
     let created = match create_or_adopt(clients, &new).await {
         Ok(created) => created,
         Err(e) => {
-            // Nothing may be orphaned: the template exists for this group only.
+            // Nothing may be orphaned: the template carries this create's
+            // token, so it exists for this group only.
             if let Err(cleanup) = clients.ec2.delete_launch_template(&template.id).await {
                 tracing::warn!(error = %cleanup, template = %template.id, "could not delete the launch template of a node group that failed to create");
             }
-            return fail(e.into(), None);
+            return fail(e, None);
         }
     };
     let mut state = plan;
@@ -226,49 +266,56 @@ pub(super) async fn create_nodegroup(
     }
 }
 
-/// Creates the node group's launch template. When a retried request finds
-/// it already made (or a failed create left it), a template tagged as this
-/// node group's is adopted with a new version holding `data`.
+/// Creates the node group's launch template, tagged `owner`. When a
+/// retried request finds it already made, the template is adopted (with a
+/// new version holding `data`) only if its owner tag is `owner`, this
+/// create's token included; any other template of that name is refused.
 async fn ensure_launch_template(
     clients: &AwsClients,
     name: &str,
     owner: &str,
+    import_id: &str,
     data: &LaunchTemplateData,
     tags: &BTreeMap<String, String>,
-) -> Result<crate::aws::ec2::LaunchTemplateRef, AwsError> {
+) -> Result<crate::aws::ec2::LaunchTemplateRef, AwsOrAmiError> {
     let error = match clients.ec2.create_launch_template(name, data, tags).await {
         Ok(template) => return Ok(template),
         Err(e) => e,
     };
     if error.kind() != Some(crate::aws::error::ApiErrorKind::Conflict) {
-        return Err(error);
+        return Err(error.into());
     }
     match clients.ec2.find_launch_template_by_name(name).await? {
-        Some((mut template, template_tags))
-            if template_tags.get(OWNER_TAG).map(String::as_str) == Some(owner) =>
-        {
+        Some((mut template, template_tags)) if made_by(&template_tags, owner) => {
             template.version = clients
                 .ec2
                 .create_launch_template_version(&template.id, data)
                 .await?;
             Ok(template)
         }
-        _ => Err(error),
+        Some(_) => Err(AwsOrAmiError::NotCreatedHere {
+            what: "launch template",
+            object: name.to_owned(),
+            import_id: import_id.to_owned(),
+        }),
+        None => Err(error.into()),
     }
 }
 
 /// CreateNodegroup; when a retried request finds the node group already
-/// made with this launch template, that node group is the result.
+/// made with this launch template (which carries this create's token),
+/// that node group is the result. A node group of that name on another
+/// launch template is refused.
 async fn create_or_adopt(
     clients: &AwsClients,
     new: &NewNodegroup,
-) -> Result<aws_sdk_eks::types::Nodegroup, AwsError> {
+) -> Result<aws_sdk_eks::types::Nodegroup, AwsOrAmiError> {
     let error = match clients.eks.create_nodegroup(new).await {
         Ok(created) => return Ok(created),
         Err(e) => e,
     };
     if error.kind() != Some(crate::aws::error::ApiErrorKind::Conflict) {
-        return Err(error);
+        return Err(error.into());
     }
     match clients.eks.find_nodegroup(&new.cluster, &new.name).await? {
         Some(existing)
@@ -277,7 +324,12 @@ async fn create_or_adopt(
         {
             Ok(existing)
         }
-        _ => Err(error),
+        Some(_) => Err(AwsOrAmiError::NotCreatedHere {
+            what: "EKS node group",
+            object: new.name.clone(),
+            import_id: format!("{}:{}", new.cluster, new.name),
+        }),
+        None => Err(error.into()),
     }
 }
 
@@ -414,14 +466,48 @@ pub(super) async fn update_nodegroup(
     }
 }
 
-/// Refreshes `state`; `Ok(None)` when the node group is gone.
+/// The `status` a refresh gives a node group deleted outside Terraform
+/// whose launch template remains: the plan replaces it.
+pub(super) const DELETED_STATUS: &str = "DELETED";
+
+/// Refreshes `state`; `Ok(None)` when the node group and its launch
+/// template are gone. A node group deleted outside Terraform whose launch
+/// template (this instance's, by token or recorded id) remains stays, with
+/// `status` [`DELETED_STATUS`], so the plan replaces it and the
+/// replacement's delete removes the template instead of orphaning it. On
+/// import the token is read from the launch template's owner tag into
+/// `private`: importing claims ownership.
 pub(super) async fn read_nodegroup(
     clients: &AwsClients,
     mut state: NodegroupModel,
+    private: &mut PrivateState,
 ) -> Result<Option<NodegroupModel>, AwsError> {
     let cluster = state.cluster();
     let name = state.group_name();
+    let token = private.get::<String>(TOKEN_KEY);
     let Some(nodegroup) = clients.eks.find_nodegroup(&cluster, &name).await? else {
+        let template_name = state
+            .launch_template_name
+            .known()
+            .cloned()
+            .unwrap_or_else(|| launch_template_name(&cluster, &name));
+        let ours = match clients
+            .ec2
+            .find_launch_template_by_name(&template_name)
+            .await?
+        {
+            Some((template, tags)) => match &token {
+                Some(token) => made_by(&tags, &owner_tag_value(&cluster, &name, token)),
+                // State saved before tokens: the id it recorded says.
+                None => state.launch_template_id.known() == Some(&template.id),
+            },
+            None => false,
+        };
+        if ours {
+            tracing::info!(cluster = %cluster, nodegroup = %name, template = %template_name, "node group is gone but its launch template remains; planning a replacement");
+            state.status = Attr::Known(DELETED_STATUS.to_owned());
+            return Ok(Some(state));
+        }
         tracing::info!(cluster = %cluster, nodegroup = %name, "node group is gone; removing it from state");
         return Ok(None);
     };
@@ -430,6 +516,17 @@ pub(super) async fn read_nodegroup(
     adopt_nodegroup(&mut state, &nodegroup);
     if imported {
         fill_import_defaults(&mut state);
+        if token.is_none()
+            && let Attr::Known(template_name) = &state.launch_template_name
+            && let Some((_, tags)) = clients
+                .ec2
+                .find_launch_template_by_name(template_name)
+                .await?
+            && let Some(claimed) = token_in(&tags, &cluster, &name)
+            && let Err(e) = private.set(TOKEN_KEY, &claimed)
+        {
+            tracing::warn!(error = %e, "could not keep the ownership token in private state");
+        }
     }
     // The launch template is read only when its version changed outside
     // Terraform or on import: a refresh is one DescribeNodegroup otherwise.
@@ -510,7 +607,7 @@ mod tests {
             ..EksAnswers::default()
         })
         .await;
-        let outcome = create_nodegroup(&clients, plan(), &fast_limits()).await;
+        let outcome = create_nodegroup(&clients, plan(), "0a1b", &fast_limits()).await;
         assert!(outcome.error.is_none(), "{:?}", outcome.error);
         let state = outcome.state.expect("state");
         assert_eq!(state.status, known("ACTIVE".into()));
@@ -617,7 +714,7 @@ mod tests {
             ..EksAnswers::default()
         })
         .await;
-        let outcome = create_nodegroup(&clients, plan(), &fast_limits()).await;
+        let outcome = create_nodegroup(&clients, plan(), "0a1b", &fast_limits()).await;
         let state = outcome
             .state
             .expect("partial state, so Terraform taints it");
@@ -685,7 +782,7 @@ mod tests {
             ..EksAnswers::default()
         })
         .await;
-        let outcome = create_nodegroup(&clients, plan(), &fast_limits()).await;
+        let outcome = create_nodegroup(&clients, plan(), "0a1b", &fast_limits()).await;
         assert!(outcome.state.is_none());
         let (error, _) = outcome.error.expect("error");
         assert!(
@@ -713,7 +810,7 @@ mod tests {
             ..EksAnswers::default()
         })
         .await;
-        let outcome = create_nodegroup(&clients, plan(), &fast_limits()).await;
+        let outcome = create_nodegroup(&clients, plan(), "0a1b", &fast_limits()).await;
         assert!(outcome.error.is_none(), "{:?}", outcome.error);
         assert_eq!(outcome.state.unwrap().status, known("ACTIVE".into()));
         assert!(!calls(&server).contains(&"DeleteLaunchTemplate".to_owned()));
@@ -889,7 +986,10 @@ mod tests {
             ..EksAnswers::default()
         })
         .await;
-        let state = read_nodegroup(&clients, created()).await.unwrap().unwrap();
+        let state = read_nodegroup(&clients, created(), &mut PrivateState::default())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(state.scaling.as_ref().unwrap().desired_size, known(3));
         assert_eq!(
             state.labels,
@@ -900,7 +1000,10 @@ mod tests {
 
         let mut ignoring = created();
         ignoring.ignore_desired_size_drift = known(true);
-        let state = read_nodegroup(&clients, ignoring).await.unwrap().unwrap();
+        let state = read_nodegroup(&clients, ignoring, &mut PrivateState::default())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(state.scaling.as_ref().unwrap().desired_size, known(2));
 
         let (_server, clients) = serve(EksAnswers {
@@ -912,7 +1015,12 @@ mod tests {
             ..EksAnswers::default()
         })
         .await;
-        assert_eq!(read_nodegroup(&clients, created()).await.unwrap(), None);
+        assert_eq!(
+            read_nodegroup(&clients, created(), &mut PrivateState::default())
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -410,6 +410,8 @@ fn route(
                 &action,
                 "<launchTemplateVersion><launchTemplateId>lt-0abc</launchTemplateId><versionNumber>2</versionNumber></launchTemplateVersion>",
             ),
+            // No template of that name.
+            "DescribeLaunchTemplates" => ec2_xml(&action, "<launchTemplates/>"),
             "DeleteLaunchTemplate" => ec2_xml(
                 &action,
                 "<launchTemplate><launchTemplateId>lt-0abc</launchTemplateId></launchTemplate>",

@@ -15,11 +15,19 @@
 //! template version rolled out with UpdateNodegroupVersion; each update is
 //! awaited with DescribeUpdate. Name, cluster, subnets, role, capacity
 //! type, architecture and instance types replace the node group.
+//!
+//! Ownership: every create writes a random token, kept in private state,
+//! into the launch template's `cvm:nodegroup` tag before its create calls,
+//! and adopts an object of the same name only when it carries that token
+//! (see [`ownership`]). A node group deleted outside Terraform while its
+//! launch template remains is refreshed with `status = "DELETED"` and
+//! replaced.
 
 mod apply;
 #[cfg(test)]
 mod hand_written_eks;
 mod model;
+mod ownership;
 mod plan;
 mod schema;
 mod state;
@@ -41,9 +49,11 @@ use tf_protocol::Diagnostics;
 
 use crate::aws::wait::WaitLimits;
 use crate::provider::ProviderData;
-use apply::{create_nodegroup, delete_nodegroup, read_nodegroup, update_nodegroup};
+use apply::{DELETED_STATUS, create_nodegroup, delete_nodegroup, read_nodegroup, update_nodegroup};
 use model::NodegroupModel;
 use plan::plan_computed;
+use tf_protocol::AttributePath;
+use tf_protocol::value::Attr;
 use validate::check_config;
 
 /// The label the Sysbox installer DaemonSet selects nodes by.
@@ -98,6 +108,17 @@ impl Resource for NodegroupResource {
         response: &mut PlanResponse<NodegroupModel>,
     ) {
         plan_computed(request.config, request.prior, &mut response.plan);
+        if let Some(prior) = request.prior
+            && prior.status.known().map(String::as_str) == Some(DELETED_STATUS)
+        {
+            response.plan.status = Attr::Unknown;
+            response.requires_replace.push((
+                AttributePath::attr("status"),
+                "the node group was deleted outside Terraform; replacing it removes the launch \
+                 template it left and creates both again"
+                    .to_owned(),
+            ));
+        }
     }
 
     async fn create(
@@ -110,8 +131,26 @@ impl Resource for NodegroupResource {
             Ok(clients) => clients,
             Err(e) => return response.diagnostics.push(e.to_diagnostic(None)),
         };
+        // A fresh token per create, in private state before any create
+        // call: what this create makes carries it, nothing else does.
+        let token = match ownership::new_token() {
+            Ok(token) => token,
+            Err(e) => {
+                return response.diagnostics.error(
+                    "Could Not Create the Ownership Token",
+                    format!("{}.", tf_framework::diagnostic::capitalised(&e.to_string())),
+                );
+            }
+        };
+        if let Err(e) = response.private.set(ownership::TOKEN_KEY, &token) {
+            return response.diagnostics.error(
+                "Could Not Keep the Ownership Token",
+                format!("{}.", tf_framework::diagnostic::capitalised(&e.to_string())),
+            );
+        }
         let timeout = request.config.timeout(Operation::Create, CREATE_TIMEOUT);
-        let outcome = create_nodegroup(&clients, request.plan, &limits_for(ctx, timeout)).await;
+        let outcome =
+            create_nodegroup(&clients, request.plan, &token, &limits_for(ctx, timeout)).await;
         response.state = outcome.state;
         if let Some((error, path)) = outcome.error {
             response.diagnostics.push(error.to_diagnostic(path));
@@ -130,7 +169,10 @@ impl Resource for NodegroupResource {
         };
         let timeout = request.state.timeout(Operation::Read, READ_TIMEOUT);
         match ctx
-            .run(timeout, read_nodegroup(&clients, request.state))
+            .run(
+                timeout,
+                read_nodegroup(&clients, request.state, &mut response.private),
+            )
             .await
         {
             Ok(Ok(state)) => response.state = state,

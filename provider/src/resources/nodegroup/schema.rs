@@ -177,7 +177,7 @@ pub(super) fn schema() -> Schema {
         .attribute(
             Attribute::map("tags", Type::String)
                 .optional()
-                .description("AWS tags of the node group and its launch template: at most 49 (the provider adds `cvm:nodegroup`), keys 1–128 characters not starting with `aws:`, values at most 256."),
+                .description("AWS tags of the node group and its launch template: at most 49 (the provider adds `cvm:nodegroup = \"<cluster>:<name>:<token>\"` to the launch template, the token random per create and kept in private state: on a name conflict only what carries this resource's token is adopted, anything else is refused with advice to import it, and import claims the token), keys 1–128 characters not starting with `aws:`, values at most 256."),
         )
         .attribute(
             Attribute::nested(
@@ -222,7 +222,7 @@ pub(super) fn schema() -> Schema {
             Attribute::string("status")
                 .computed()
                 .use_state_for_unknown()
-                .description("Status EKS reports, e.g. `ACTIVE` or `DEGRADED`."),
+                .description("Status EKS reports, e.g. `ACTIVE` or `DEGRADED`; `DELETED` when the node group was deleted outside Terraform while its launch template remains, which the next plan replaces (removing that template, so nothing is orphaned)."),
         )
         .attribute(
             Attribute::string("launch_template_id")
