@@ -621,17 +621,25 @@ impl MotoClient {
         }
     }
 
-    /// ListNodegroups (first page, up to 100): the names.
+    /// ListNodegroups, every page: the names.
     pub fn list_nodegroups(&self, cluster: &str) -> Result<Vec<String>, Error> {
-        let answer = self.eks(
-            "GET",
-            &format!(
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut path = format!(
                 "/clusters/{}/node-groups?maxResults=100",
                 path_encode(cluster)
-            ),
-            None,
-        )?;
-        Ok(string_list(&answer["nodegroups"]))
+            );
+            if let Some(token) = &token {
+                path.push_str(&format!("&nextToken={}", form_encode(token)));
+            }
+            let answer = self.eks("GET", &path, None)?;
+            names.extend(string_list(&answer["nodegroups"]));
+            match answer["nextToken"].as_str() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(names),
+            }
+        }
     }
 
     /// UpdateNodegroupConfig with a raw body (`scalingConfig`, `labels`, `taints`, …); returns
@@ -720,9 +728,10 @@ impl MotoClient {
             })
     }
 
-    /// DescribeLaunchTemplates: all launch templates.
+    /// DescribeLaunchTemplates: all launch templates (up to 10,000).
     pub fn launch_templates(&self) -> Result<Vec<LaunchTemplate>, Error> {
-        let xml = self.ec2("DescribeLaunchTemplates", &[])?;
+        // moto returns no NextToken and cuts the answer at MaxResults (15 if not given).
+        let xml = self.ec2("DescribeLaunchTemplates", &[("MaxResults", "10000")])?;
         parse_launch_templates("ec2 DescribeLaunchTemplates", &xml)
     }
 
@@ -1029,6 +1038,10 @@ pub struct FaultConfig {
     /// forwarded, so a client with this many retries always gets through (the AWS SDK's
     /// default of 3 attempts tolerates 2). `u32::MAX` disables the cap.
     pub max_consecutive_faults: u32,
+    /// The services whose requests may be faulted (`eks`, `ec2`, … as in the counted
+    /// operation names); empty: every service. Requests of other services still take their
+    /// draw, so the sequence depends only on the seed and the arrival order.
+    pub services: &'static [&'static str],
 }
 
 impl FaultConfig {
@@ -1039,6 +1052,7 @@ impl FaultConfig {
             server_error_share: 0.0,
             seed: 0,
             max_consecutive_faults: 2,
+            services: &[],
         }
     }
 
@@ -1050,6 +1064,7 @@ impl FaultConfig {
             server_error_share,
             seed,
             max_consecutive_faults: 2,
+            services: &[],
         }
     }
 }
@@ -1115,7 +1130,11 @@ impl ProxyState {
         self.requests += 1;
         let draw = self.rng.f64();
         let streak = self.consecutive.entry(action.to_string()).or_insert(0);
-        let wanted = if draw < self.config.throttle_share {
+        let service = action.split(':').next().unwrap_or_default();
+        let eligible = self.config.services.is_empty() || self.config.services.contains(&service);
+        let wanted = if !eligible {
+            None
+        } else if draw < self.config.throttle_share {
             Some(Fault::Throttle)
         } else if draw < self.config.throttle_share + self.config.server_error_share {
             Some(Fault::ServerError)
@@ -1665,6 +1684,19 @@ mod tests {
             .map(|_| state.decide("ssm:GetParameter").is_some())
             .collect();
         assert_eq!(faults, [true, true, false, true, true, false]);
+    }
+
+    #[test]
+    fn only_the_listed_services_are_faulted() {
+        let mut state = ProxyState::new(FaultConfig {
+            services: &["eks", "ec2"],
+            max_consecutive_faults: u32::MAX,
+            ..FaultConfig::new(1.0, 0.0, 3)
+        });
+        assert!(state.decide("ssm:GetParameter").is_none());
+        assert!(state.decide("eks:CreateNodegroup").is_some());
+        assert!(state.decide("ec2:CreateLaunchTemplate").is_some());
+        assert_eq!(state.stats["ssm:GetParameter"].throttled, 0);
     }
 
     #[test]

@@ -184,13 +184,35 @@ impl AmiQuery {
         ))
     }
 
-    /// Reads the AMI id from SSM.
+    /// Reads the AMI id from SSM now.
     pub async fn resolve(
         &self,
         ssm: &crate::aws::ssm::SsmClient,
     ) -> Result<ResolvedAmi, AmiLookupError> {
         let parameter_name = self.parameter_name().map_err(AmiLookupError::Unsupported)?;
-        match ssm.get_parameter(&parameter_name).await {
+        let answer = ssm.get_parameter(&parameter_name).await;
+        Self::resolved(parameter_name, answer)
+    }
+
+    /// The AMI id for a create: read from SSM once per provider process for
+    /// each parameter (see [`shared_lookups`](crate::aws::shared_lookups)).
+    pub async fn resolve_for_create(
+        &self,
+        clients: &crate::aws::AwsClients,
+    ) -> Result<ResolvedAmi, AmiLookupError> {
+        let parameter_name = self.parameter_name().map_err(AmiLookupError::Unsupported)?;
+        let answer = clients
+            .shared
+            .parameter(&clients.ssm, &parameter_name)
+            .await;
+        Self::resolved(parameter_name, answer)
+    }
+
+    fn resolved(
+        parameter_name: String,
+        answer: Result<Option<String>, crate::aws::AwsError>,
+    ) -> Result<ResolvedAmi, AmiLookupError> {
+        match answer {
             Ok(Some(ami_id)) => Ok(ResolvedAmi {
                 ami_id,
                 parameter_name,

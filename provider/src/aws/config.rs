@@ -3,6 +3,7 @@
 //! `AWS_*` variables for whatever the block leaves unset) into an
 //! [`SdkConfig`], then one client per service.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -19,6 +20,7 @@ use tokio::sync::OnceCell;
 use super::ec2::Ec2Client;
 use super::eks::EksClient;
 use super::error::AwsError;
+use super::shared_lookups::SharedLookups;
 use super::ssm::SsmClient;
 
 /// Attempts per request (first try included) unless `aws.max_attempts` says
@@ -447,6 +449,9 @@ pub struct AwsClients {
     pub ssm: SsmClient,
     /// The region in use.
     pub region: String,
+    /// Lookups shared by every create of this provider process (the clients
+    /// are cloned, this is not).
+    pub shared: Arc<SharedLookups>,
 }
 
 impl AwsClients {
@@ -469,6 +474,7 @@ impl AwsClients {
             ec2: Ec2Client::new(aws_sdk_ec2::Client::from_conf(ec2.build())),
             ssm: SsmClient::new(aws_sdk_ssm::Client::from_conf(ssm.build())),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
+            shared: Arc::default(),
         }
     }
 }

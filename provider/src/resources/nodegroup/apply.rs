@@ -99,25 +99,29 @@ impl ToDiagnostic for AwsOrAmiError {
 }
 
 /// The AMI for `plan`: the given `ami_id`, or Canonical's from SSM for
-/// `kubernetes_version`.
+/// `kubernetes_version` (shared within the process when `for_create`, read
+/// now otherwise).
 async fn resolve_ami(
     clients: &AwsClients,
     plan: &NodegroupModel,
     kubernetes_version: &str,
+    for_create: bool,
 ) -> Result<String, (AwsOrAmiError, Option<AttributePath>)> {
     if let Attr::Known(ami) = &plan.ami_id {
         return Ok(ami.clone());
     }
-    plan.ami_query(kubernetes_version)
-        .resolve(&clients.ssm)
-        .await
-        .map(|found| found.ami_id)
-        .map_err(|e| {
-            let path = matches!(e, AmiLookupError::Aws(_))
-                .then_some(None)
-                .unwrap_or(Some(AttributePath::attr("ubuntu_release")));
-            (e.into(), path)
-        })
+    let query = plan.ami_query(kubernetes_version);
+    let resolved = if for_create {
+        query.resolve_for_create(clients).await
+    } else {
+        query.resolve(&clients.ssm).await
+    };
+    resolved.map(|found| found.ami_id).map_err(|e| {
+        let path = matches!(e, AmiLookupError::Aws(_))
+            .then_some(None)
+            .unwrap_or(Some(AttributePath::attr("ubuntu_release")));
+        (e.into(), path)
+    })
 }
 
 /// The launch template contents for `plan` on `cluster`.
@@ -156,7 +160,11 @@ pub(super) async fn create_nodegroup(
         plan.name = Attr::Known(generated_name(&prefix));
     }
     let name = plan.group_name();
-    let cluster = match clients.eks.cluster_access(&cluster_name).await {
+    let cluster = match clients
+        .shared
+        .cluster_access(&clients.eks, &cluster_name)
+        .await
+    {
         Ok(cluster) => cluster,
         Err(e) => return fail(e.into(), Some(AttributePath::attr("cluster_name"))),
     };
@@ -173,7 +181,7 @@ pub(super) async fn create_nodegroup(
             Some(AttributePath::attr("ubuntu_release")),
         );
     }
-    let ami = match resolve_ami(clients, &plan, &kubernetes_version).await {
+    let ami = match resolve_ami(clients, &plan, &kubernetes_version, true).await {
         Ok(ami) => ami,
         Err((e, path)) => return fail(e, path),
     };
@@ -365,7 +373,7 @@ pub(super) async fn update_nodegroup(
             .unwrap_or_else(|| cluster.version.clone());
         let ami = match state.resolved_ami_id.known() {
             Some(ami) => ami.clone(),
-            None => match resolve_ami(clients, &state, &kubernetes_version).await {
+            None => match resolve_ami(clients, &state, &kubernetes_version, false).await {
                 Ok(ami) => ami,
                 Err((e, path)) => return fail(applied, e, path),
             },
