@@ -6,6 +6,7 @@
 //! validator for a known, non-null value.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use regex::Regex;
 use tf_protocol::{AttributePath, Diagnostics, Value};
@@ -98,11 +99,14 @@ impl Validator for OneOf {
 
 /// The string must match `pattern`; `expectation` says in words what a
 /// valid value looks like.
+///
+/// The pattern is compiled on the first value it checks, not here: schemas
+/// are built when the provider starts, on every one of Terraform's launches,
+/// and compiling every pattern then cost tens of milliseconds before the
+/// handshake.
 pub fn matches(pattern: &'static str, expectation: &str) -> Matches {
     Matches {
-        // The patterns are literals in provider code; a bad one is a bug
-        // caught by the unit tests of the resource that declares it.
-        pattern: Regex::new(pattern).ok(),
+        pattern: OnceLock::new(),
         source: pattern,
         expectation: expectation.to_owned(),
     }
@@ -111,7 +115,10 @@ pub fn matches(pattern: &'static str, expectation: &str) -> Matches {
 /// See [`matches`].
 #[derive(Debug, Clone)]
 pub struct Matches {
-    pattern: Option<Regex>,
+    /// The compiled pattern (`None`: it does not compile). The patterns are
+    /// literals in provider code; a bad one is a bug caught by the unit
+    /// tests of the resource that declares it.
+    pattern: OnceLock<Option<Regex>>,
     source: &'static str,
     expectation: String,
 }
@@ -123,7 +130,7 @@ impl Validator for Matches {
 
     fn validate(&self, value: &Value, path: &AttributePath, diagnostics: &mut Diagnostics) {
         let Value::String(s) = value else { return };
-        match &self.pattern {
+        match self.pattern.get_or_init(|| Regex::new(self.source).ok()) {
             Some(re) if re.is_match(s) => {}
             Some(_) => diagnostics.attribute_error(
                 path.clone(),
@@ -278,5 +285,13 @@ mod tests {
         let v = matches("^[a-z]+$", "must be lower-case letters");
         let d = run(&v, Value::String("A".into()));
         assert!(d.iter().any(|d| d.detail.contains("lower-case letters")));
+    }
+
+    #[test]
+    fn a_pattern_is_compiled_when_it_first_checks_a_value() {
+        let v = matches("(unclosed", "must be anything");
+        assert!(v.pattern.get().is_none(), "compiled before use");
+        let d = run(&v, Value::String("x".into()));
+        assert!(d.iter().any(|d| d.summary == "Invalid Validator"));
     }
 }
