@@ -15,9 +15,10 @@
 //!   label.
 //!
 //! A node annotated [`FAIL_ANNOTATION`] makes its installer fail instead: the double writes the
-//! pod status a kubelet reports for a crashing container (last state terminated with exit code 1
-//! and the annotation's value as message, waiting in `CrashLoopBackOff`, not ready), and the node
-//! is left alone.
+//! container's log (served by kwok, so `GET .../pods/P/log` answers it, the annotation's value as
+//! its last line), then the pod status a kubelet reports for a crashing container (last state
+//! terminated with exit code 1 and the annotation's value as message, waiting in
+//! `CrashLoopBackOff`, not ready), and the node is left alone.
 //!
 //! ```no_run
 //! use acceptance_tests::installer_double::InstallerDouble;
@@ -74,8 +75,13 @@ impl InstallerDouble {
             let stop = Arc::clone(&stop);
             let journal = Arc::clone(&journal);
             std::thread::spawn(move || {
+                let logs = tempfile::Builder::new()
+                    .prefix("cvm-installer-logs-")
+                    .tempdir()
+                    .ok();
                 let mut double = Double {
                     api,
+                    logs,
                     steps: BTreeMap::new(),
                     removing: BTreeSet::new(),
                     journal,
@@ -120,6 +126,8 @@ impl Drop for InstallerDouble {
 /// How far an installer pod's script has got on its node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
+    /// Failing: its log is written, its crashing status not yet (kwok must see the log first).
+    Crashing,
     /// Tainted the node `sysbox-runtime=not-running`.
     Tainted,
     /// Labelled it `installing`.
@@ -132,6 +140,9 @@ enum Step {
 
 struct Double {
     api: KubeApi,
+    /// Where the failing containers' logs are written for kwok to serve (`None` if no temporary
+    /// directory could be made: the logs are then left out).
+    logs: Option<tempfile::TempDir>,
     /// The step each installer or cleanup pod (by uid) has reached.
     steps: BTreeMap<String, Step>,
     /// Nodes whose cleanup pod has labelled them `removing` (the pod is then deleted, as the
@@ -231,9 +242,8 @@ impl Double {
                         .as_str()
                         .map(str::to_owned);
                 if let Some(message) = failure {
-                    self.crash(pod, &message)?;
-                    self.note(format!("{node}: installer failed: {message}"));
-                    self.steps.insert(uid.to_owned(), Step::Failed);
+                    self.write_log(pod, node, &message)?;
+                    self.steps.insert(uid.to_owned(), Step::Crashing);
                     return Ok(());
                 }
                 self.api.taint_node(node, &not_running)?;
@@ -241,6 +251,17 @@ impl Double {
                     "{node}: tainted sysbox-runtime=not-running:NoSchedule"
                 ));
                 self.steps.insert(uid.to_owned(), Step::Tainted);
+            }
+            Some(Step::Crashing) => {
+                let message =
+                    self.api.get(&format!("/api/v1/nodes/{node}"))?["metadata"]["annotations"]
+                        [FAIL_ANNOTATION]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                self.crash(pod, &message)?;
+                self.note(format!("{node}: installer failed: {message}"));
+                self.steps.insert(uid.to_owned(), Step::Failed);
             }
             Some(Step::Tainted) => {
                 self.set_label(node, Some("installing"))?;
@@ -254,6 +275,38 @@ impl Double {
             }
             Some(Step::Done | Step::Failed) => {}
         }
+        Ok(())
+    }
+
+    /// Writes the failing script's output (in the CRI log format kwok reads) and a kwok `Logs`
+    /// object that serves it as every container's current and previous log.
+    fn write_log(&self, pod: &Value, node: &str, message: &str) -> Result<(), crate::kube::Error> {
+        let Some(dir) = &self.logs else {
+            return Ok(());
+        };
+        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let at = pod["status"]["startTime"]
+            .as_str()
+            .unwrap_or("1970-01-01T00:00:00Z");
+        let path = dir.path().join(format!("{namespace}_{name}.log"));
+        let text =
+            format!("{at} stdout F Installing Sysbox on node {node}\n{at} stderr F {message}\n");
+        std::fs::write(&path, text).map_err(|source| crate::kube::Error::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        })?;
+        let file = path.display().to_string();
+        self.api.request(
+            "POST",
+            &format!("/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/logs"),
+            Some(json!({
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "Logs",
+                "metadata": { "name": name },
+                "spec": { "logs": [{ "logsFile": file, "previousLogsFile": file }] },
+            })),
+        )?;
         Ok(())
     }
 

@@ -484,6 +484,12 @@ fn the_installer_double_plays_the_script_on_nodes_whose_installer_pod_runs() {
         "sysbox-deploy-k8s: unsupported kernel"
     );
     assert_eq!(condition(&crashed, "Ready")["status"], "False");
+    // Its log, as `kubectl logs` reads it (the API server asks kwok, the node's kubelet).
+    let log = cluster.pod_log("default", name).expect("pod log");
+    assert!(
+        log.ends_with("sysbox-deploy-k8s: unsupported kernel\n"),
+        "{log:?}"
+    );
     // The DaemonSet controller counts it scheduled but not ready; it is still crashing (kwok
     // did not overwrite it), and the node got nothing.
     let ds = cluster
