@@ -417,7 +417,7 @@ fn the_installer_double_plays_the_script_on_nodes_whose_installer_pod_runs() {
             json!({ "metadata": { "annotations": { FAIL_ANNOTATION: "sysbox-deploy-k8s: unsupported kernel" } } }),
         )
         .expect("annotate");
-    let double = InstallerDouble::start(cluster.api());
+    let mut double = InstallerDouble::start(cluster.api());
     // An installer DaemonSet as the provider makes it: it tolerates only the script's own taint.
     daemonset(
         &cluster,
@@ -446,23 +446,6 @@ fn the_installer_double_plays_the_script_on_nodes_whose_installer_pod_runs() {
             .is_none_or(|t| t.is_empty()),
         "{good}"
     );
-    let journal = double.journal();
-    let steps: Vec<&str> = journal
-        .iter()
-        .filter_map(|l| l.strip_prefix("good: "))
-        .collect();
-    assert_eq!(
-        steps,
-        [
-            "installer pod started (generation 1)",
-            "tainted sysbox-runtime=not-running:NoSchedule",
-            "sysbox-runtime=installing",
-            "sysbox-runtime=running",
-            "taint sysbox-runtime removed",
-        ],
-        "{journal:?}"
-    );
-
     // The failing node's pod reports a crashing container, which kwok leaves as written.
     let pods = cluster.pods("app=sysbox-deploy-k8s").expect("pods");
     let failing = pods
@@ -526,6 +509,24 @@ fn the_installer_double_plays_the_script_on_nodes_whose_installer_pod_runs() {
             .node_labels("tainted")
             .expect("labels")
             .contains_key("sysbox-runtime")
+    );
+    // Stopped, so that its journal is complete.
+    double.stop();
+    let journal = double.journal();
+    let steps: Vec<&str> = journal
+        .iter()
+        .filter_map(|l| l.strip_prefix("good: "))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "installer pod started (generation 1)",
+            "tainted sysbox-runtime=not-running:NoSchedule",
+            "sysbox-runtime=installing",
+            "sysbox-runtime=running",
+            "taint sysbox-runtime removed",
+        ],
+        "{journal:?}"
     );
     assert!(
         !journal.iter().any(|l| l.starts_with("tainted:")),
