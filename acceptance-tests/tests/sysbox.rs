@@ -442,3 +442,329 @@ resource "cvm_sysbox" "main" {
         Ok(())
     });
 }
+
+/// Sets a node's taints (`key`, `value`, `effect`), replacing those it has.
+fn set_taints(
+    cluster: &KubeCluster,
+    node: &str,
+    taints: &[(&str, &str, &str)],
+) -> Result<(), acc::Error> {
+    let taints: Vec<Value> = taints
+        .iter()
+        .map(|(key, value, effect)| json!({ "key": key, "value": value, "effect": effect }))
+        .collect();
+    cluster.merge_patch(
+        &format!("/api/v1/nodes/{node}"),
+        json!({ "spec": { "taints": taints } }),
+    )?;
+    Ok(())
+}
+
+/// The install DaemonSet's tolerations as stored, as `key=value:Effect` (operator `Equal`).
+fn stored_tolerations(cluster: &KubeCluster, daemon_set: &str) -> Result<Vec<String>, acc::Error> {
+    let ds = cluster.get(&format!(
+        "/apis/apps/v1/namespaces/kube-system/daemonsets/{daemon_set}"
+    ))?;
+    Ok(ds["spec"]["template"]["spec"]["tolerations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            format!(
+                "{}={}:{} ({})",
+                t["key"].as_str().unwrap_or_default(),
+                t["value"].as_str().unwrap_or_default(),
+                t["effect"].as_str().unwrap_or_default(),
+                t["operator"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// `tolerated_taints` of a state or plan value, as `key=value:Effect`.
+fn tolerated(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            format!(
+                "{}={}:{}",
+                t["key"].as_str().unwrap_or_default(),
+                t["value"].as_str().unwrap_or_default(),
+                t["effect"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Creates `namespace` (with its default ServiceAccount, which pods need) if it is not there.
+fn ensure_namespace(cluster: &KubeCluster, namespace: &str) -> Result<(), acc::Error> {
+    let conflict_is_fine = |result: Result<Value, acceptance_tests::kube::Error>| match result {
+        Ok(_) | Err(acceptance_tests::kube::Error::Api { status: 409, .. }) => Ok(()),
+        Err(e) => Err(acc::Error::from(e)),
+    };
+    conflict_is_fine(cluster.create_namespace(namespace, &[]))?;
+    conflict_is_fine(cluster.request(
+        "POST",
+        &format!("/api/v1/namespaces/{namespace}/serviceaccounts"),
+        Some(json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "default" } })),
+    ))
+}
+
+/// Creates a pod bound to `node`, a CVM workspace when `runtime_class` is `Some("sysbox-runc")`.
+fn pod_on(
+    cluster: &KubeCluster,
+    namespace: &str,
+    name: &str,
+    node: &str,
+    runtime_class: Option<&str>,
+) -> Result<(), acc::Error> {
+    ensure_namespace(cluster, namespace)?;
+    cluster.request(
+        "POST",
+        &format!("/api/v1/namespaces/{namespace}/pods"),
+        Some(json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": { "name": name },
+            "spec": {
+                "nodeName": node,
+                "runtimeClassName": runtime_class,
+                "automountServiceAccountToken": false,
+                "containers": [{ "name": "workspace", "image": "registry.example.com/workspace:1" }],
+            },
+        })),
+    )?;
+    Ok(())
+}
+
+#[test]
+fn a_target_nodes_taints_are_tolerated_and_a_taint_change_updates_the_daemon_set_in_place() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a")?;
+        cvm_node(&cluster, "cvm-b")?;
+        set_taints(
+            &cluster,
+            "cvm-a",
+            &[
+                ("dedicated", "cvm", "NoSchedule"),
+                ("soft", "x", "PreferNoSchedule"),
+            ],
+        )?;
+        let _double = InstallerDouble::start(cluster.api());
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &sysbox("")))?;
+
+        // Known at plan: the targets exist.
+        let plan = wd.plan()?;
+        let planned = &plan.json()["resource_changes"][0]["change"]["after"]["tolerated_taints"];
+        assert_eq!(
+            tolerated(planned),
+            [
+                "sysbox-runtime=not-running:NoSchedule",
+                "dedicated=cvm:NoSchedule"
+            ],
+            "{planned}"
+        );
+        wd.apply()?;
+        assert_eq!(
+            stored_tolerations(&cluster, "sysbox-deploy-k8s")?,
+            [
+                "sysbox-runtime=not-running:NoSchedule (Equal)",
+                "dedicated=cvm:NoSchedule (Equal)"
+            ]
+        );
+        let state = wd.show()?;
+        assert_eq!(
+            tolerated(&state.resource("cvm_sysbox.main")?.get("tolerated_taints")?),
+            [
+                "sysbox-runtime=not-running:NoSchedule",
+                "dedicated=cvm:NoSchedule"
+            ]
+        );
+        wd.assert_plan_empty()?;
+        let generation = |c: &KubeCluster| -> Result<Value, acc::Error> {
+            Ok(c.get("/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-deploy-k8s")?
+                ["metadata"]["generation"]
+                .clone())
+        };
+        let before = generation(&cluster)?;
+
+        // A taint added to a target node: the plan updates the tolerations in place.
+        set_taints(&cluster, "cvm-b", &[("gpu", "true", "NoExecute")])?;
+        let plan = wd.plan()?;
+        assert_eq!(plan.actions("cvm_sysbox.main")?, vec!["update"]);
+        let planned = &plan.json()["resource_changes"][0]["change"]["after"]["tolerated_taints"];
+        assert_eq!(
+            tolerated(planned),
+            [
+                "sysbox-runtime=not-running:NoSchedule",
+                "dedicated=cvm:NoSchedule",
+                "gpu=true:NoExecute"
+            ],
+            "{planned}"
+        );
+        wd.apply()?;
+        assert_eq!(
+            stored_tolerations(&cluster, "sysbox-deploy-k8s")?,
+            [
+                "sysbox-runtime=not-running:NoSchedule (Equal)",
+                "dedicated=cvm:NoSchedule (Equal)",
+                "gpu=true:NoExecute (Equal)"
+            ]
+        );
+        assert_ne!(generation(&cluster)?, before, "the pod template changed");
+        wd.assert_plan_empty()?;
+
+        // Removed again: the toleration goes too.
+        set_taints(&cluster, "cvm-b", &[])?;
+        assert_eq!(wd.plan()?.actions("cvm_sysbox.main")?, vec!["update"]);
+        wd.apply()?;
+        assert_eq!(
+            stored_tolerations(&cluster, "sysbox-deploy-k8s")?,
+            [
+                "sysbox-runtime=not-running:NoSchedule (Equal)",
+                "dedicated=cvm:NoSchedule (Equal)"
+            ]
+        );
+        wd.assert_plan_empty()?;
+
+        // A toleration widened outside Terraform is drift, put back.
+        let ds_path = "/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-deploy-k8s";
+        cluster.merge_patch(
+            ds_path,
+            json!({ "spec": { "template": { "spec": { "tolerations": [{ "operator": "Exists" }] } } } }),
+        )?;
+        assert_eq!(wd.plan()?.actions("cvm_sysbox.main")?, vec!["update"]);
+        wd.apply()?;
+        assert_eq!(
+            stored_tolerations(&cluster, "sysbox-deploy-k8s")?,
+            [
+                "sysbox-runtime=not-running:NoSchedule (Equal)",
+                "dedicated=cvm:NoSchedule (Equal)"
+            ]
+        );
+        wd.destroy()?;
+        assert_eq!(sysbox_leftovers(&cluster)?, Vec::<String>::new());
+        Ok(())
+    });
+}
+
+fn guarded(nodes: &[&str], extra: &str) -> String {
+    let nodes: Vec<String> = nodes.iter().map(|n| format!("{n:?}")).collect();
+    format!(
+        r#"
+resource "cvm_sysbox" "main" {{
+  nodes = [{}]
+  {extra}
+  timeouts {{
+    create = "2m"
+    update = "2m"
+    delete = "2m"
+  }}
+}}
+"#,
+        nodes.join(", ")
+    )
+}
+
+/// Plans and returns Terraform's human-readable output with whitespace collapsed.
+fn plan_text(wd: &Workdir, args: &[&str]) -> Result<String, acc::Error> {
+    let mut all = vec!["plan", "-input=false", "-no-color"];
+    all.extend_from_slice(args);
+    let out = wd.terraform_ok(&all)?;
+    Ok(format!("{} {}", out.stdout, out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+#[test]
+fn running_workspaces_are_named_at_plan_and_refused_at_apply_unless_allowed() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        for node in ["cvm-a", "cvm-b"] {
+            cluster.create_node(node, &NodeInfo::ubuntu_22_04())?;
+        }
+        let _double = InstallerDouble::start(cluster.api());
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &guarded(&["cvm-a", "cvm-b"], "")))?;
+        wd.apply()?;
+        // A CVM workspace on cvm-a, and pods that are not workspaces or are elsewhere.
+        pod_on(&cluster, "coder", "ws-alice", "cvm-a", Some("sysbox-runc"))?;
+        pod_on(&cluster, "coder", "plain-pod", "cvm-a", None)?;
+        pod_on(&cluster, "coder", "ws-bob", "cvm-b", Some("sysbox-runc"))?;
+        let ds_path = "/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-deploy-k8s";
+        let default_image = install_image(&cluster)?;
+
+        // A new installer image: the plan names every workspace on the targets...
+        let image =
+            r#"installer_image = "registry.example.com/nestybox/sysbox-deploy-k8s:v0.7.1-0""#;
+        wd.config(&config(&cluster, &guarded(&["cvm-a", "cvm-b"], image)))?;
+        let plan = plan_text(&wd, &[])?;
+        assert!(plan.contains("CVM Workspaces Would Be Disrupted"), "{plan}");
+        assert!(plan.contains("coder/ws-alice on node cvm-a"), "{plan}");
+        assert!(plan.contains("coder/ws-bob on node cvm-b"), "{plan}");
+        assert!(!plan.contains("plain-pod"), "{plan}");
+        // ...and the apply refuses, changing nothing.
+        wd.expect_error(
+            Action::Apply,
+            r"CVM Workspaces Running.*installer_image.*coder/ws-alice on node cvm-a.*Stop those workspaces first",
+        )?;
+        assert_eq!(install_image(&cluster)?, default_image);
+
+        // cvm-a dropped from the targets: only its workspace is named.
+        wd.config(&config(&cluster, &guarded(&["cvm-b"], "")))?;
+        let plan = plan_text(&wd, &[])?;
+        assert!(plan.contains("coder/ws-alice on node cvm-a"), "{plan}");
+        assert!(!plan.contains("ws-bob"), "{plan}");
+        wd.expect_error(
+            Action::Apply,
+            r"CVM Workspaces Running.*Node\(s\) cvm-a leave the targets.*coder/ws-alice",
+        )?;
+        assert_eq!(cluster.node_labels("cvm-a")?["sysbox-install"], "yes");
+
+        // With the switch both go through.
+        let allowed = format!("{image}\n  allow_disrupting_workspaces = true");
+        wd.config(&config(&cluster, &guarded(&["cvm-b"], &allowed)))?;
+        let plan = plan_text(&wd, &[])?;
+        assert!(
+            plan.contains("allow_disrupting_workspaces is true"),
+            "{plan}"
+        );
+        wd.apply()?;
+        assert_eq!(
+            install_image(&cluster)?,
+            json!("registry.example.com/nestybox/sysbox-deploy-k8s:v0.7.1-0")
+        );
+        assert!(!cluster.node_labels("cvm-a")?.contains_key("sysbox-install"));
+        wd.assert_plan_empty()?;
+
+        // The switch off again changes nothing in the cluster...
+        let generation = cluster.get(ds_path)?["metadata"]["generation"].clone();
+        wd.config(&config(&cluster, &guarded(&["cvm-b"], image)))?;
+        wd.apply()?;
+        assert_eq!(cluster.get(ds_path)?["metadata"]["generation"], generation);
+        // ...and a destroy is warned about (where the client plans destroys) and refused.
+        if tf.at_least(1, 3, 0) || tf.is_opentofu() {
+            let plan = plan_text(&wd, &["-destroy"])?;
+            assert!(plan.contains("CVM Workspaces Would Be Disrupted"), "{plan}");
+            assert!(plan.contains("coder/ws-bob on node cvm-b"), "{plan}");
+        }
+        wd.expect_error(
+            Action::Destroy,
+            r"CVM Workspaces Running.*Destroying cvm_sysbox uninstalls Sysbox.*coder/ws-bob on node cvm-b.*apply that first",
+        )?;
+        assert!(exists(&cluster, ds_path)?, "nothing was uninstalled");
+
+        // Allowed (in state first), the destroy goes through.
+        wd.config(&config(&cluster, &guarded(&["cvm-b"], &allowed)))?;
+        wd.apply()?;
+        wd.destroy()?;
+        assert_eq!(sysbox_leftovers(&cluster)?, Vec::<String>::new());
+        Ok(())
+    });
+}

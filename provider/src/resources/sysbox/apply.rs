@@ -423,17 +423,21 @@ async fn install(
         }
     };
 
-    let planned = desired.tolerated_taints.known().cloned();
-    let mut tolerated = match &planned {
-        Some(planned) => planned.clone(),
-        None => match find_targets(&cluster, desired).await {
-            Ok((nodes, _)) => tolerated_taints(&nodes),
-            Err(e) => {
-                diagnostics.push(e.to_diagnostic(None));
-                return;
-            }
-        },
+    let (found, _) = match find_targets(&cluster, desired).await {
+        Ok(found) => found,
+        Err(e) => {
+            diagnostics.push(e.to_diagnostic(None));
+            return;
+        }
     };
+    // Nodes no longer chosen leave before the DaemonSet changes, so that a
+    // new image does not start reinstalling on them.
+    if let Err(e) = label_targets(&cluster, &names(&found), &[], previous_targets).await {
+        diagnostics.push(e.to_diagnostic(None));
+        return;
+    }
+    let planned = desired.tolerated_taints.known().cloned();
+    let mut tolerated = planned.clone().unwrap_or_else(|| tolerated_taints(&found));
     let image = desired.image();
     let objects = InstallerObjects::new(&namespace, &image, &tolerated);
     let (applied, result) = apply_objects(&cluster, &objects, &namespace).await;
@@ -497,7 +501,12 @@ async fn install(
     }
     log_untolerated(&current, &tolerated);
     let mut targets = names(&current);
-    if let Err(e) = label_targets(&cluster, &targets, &current, previous_targets).await {
+    // Of the previous targets, those not unlabelled above.
+    let previous: BTreeSet<String> = previous_targets
+        .intersection(&names(&found))
+        .cloned()
+        .collect();
+    if let Err(e) = label_targets(&cluster, &targets, &current, &previous).await {
         diagnostics.push(e.to_diagnostic(None));
         return;
     }
