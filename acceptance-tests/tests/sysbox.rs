@@ -1,14 +1,16 @@
 //! Acceptance tests for `cvm_sysbox` against a real kube-apiserver, on every available Terraform.
 //!
-//! No kubelet or controller manager runs, so the installer's pods never start: the
-//! [`InstallerDouble`] plays them (and the DaemonSet controller's status), labelling nodes as the
+//! The cluster schedules (kube-scheduler, kube-controller-manager, kwok nodes that run the pods
+//! bound to them), so the installer DaemonSets get real pods where their tolerations allow; the
+//! [`InstallerDouble`] plays the installer script's effect on the host, labelling nodes as the
 //! real `sysbox-deploy-k8s` script does. Tests that need the installer to do nothing simply do
 //! not start it.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use acceptance_tests::installer_double::InstallerDouble;
-use acceptance_tests::kube::{KubeCluster, NodeInfo};
+use acceptance_tests::kube::{KubeCluster, NodeInfo, NodeOptions, Taint};
 use acceptance_tests::{self as acc, Action, Workdir};
 use serde_json::{Value, json};
 
@@ -443,21 +445,12 @@ resource "cvm_sysbox" "main" {
     });
 }
 
-/// Sets a node's taints (`key`, `value`, `effect`), replacing those it has.
-fn set_taints(
-    cluster: &KubeCluster,
-    node: &str,
-    taints: &[(&str, &str, &str)],
-) -> Result<(), acc::Error> {
-    let taints: Vec<Value> = taints
-        .iter()
-        .map(|(key, value, effect)| json!({ "key": key, "value": value, "effect": effect }))
-        .collect();
-    cluster.merge_patch(
-        &format!("/api/v1/nodes/{node}"),
-        json!({ "spec": { "taints": taints } }),
-    )?;
-    Ok(())
+fn taint(key: &str, value: &str, effect: &str) -> Taint {
+    Taint {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        effect: effect.to_owned(),
+    }
 }
 
 /// The install DaemonSet's tolerations as stored, as `key=value:Effect` (operator `Equal`).
@@ -545,14 +538,8 @@ fn a_target_nodes_taints_are_tolerated_and_a_taint_change_updates_the_daemon_set
         let cluster = KubeCluster::start()?;
         cvm_node(&cluster, "cvm-a")?;
         cvm_node(&cluster, "cvm-b")?;
-        set_taints(
-            &cluster,
-            "cvm-a",
-            &[
-                ("dedicated", "cvm", "NoSchedule"),
-                ("soft", "x", "PreferNoSchedule"),
-            ],
-        )?;
+        cluster.taint_node("cvm-a", &Taint::no_schedule("dedicated", "cvm"))?;
+        cluster.taint_node("cvm-a", &taint("soft", "x", "PreferNoSchedule"))?;
         let _double = InstallerDouble::start(cluster.api());
         let wd = Workdir::new(tf)?;
         wd.config(&config(&cluster, &sysbox("")))?;
@@ -593,7 +580,7 @@ fn a_target_nodes_taints_are_tolerated_and_a_taint_change_updates_the_daemon_set
         let before = generation(&cluster)?;
 
         // A taint added to a target node: the plan updates the tolerations in place.
-        set_taints(&cluster, "cvm-b", &[("gpu", "true", "NoExecute")])?;
+        cluster.taint_node("cvm-b", &taint("gpu", "true", "NoExecute"))?;
         let plan = wd.plan()?;
         assert_eq!(plan.actions("cvm_sysbox.main")?, vec!["update"]);
         let planned = &plan.json()["resource_changes"][0]["change"]["after"]["tolerated_taints"];
@@ -619,7 +606,7 @@ fn a_target_nodes_taints_are_tolerated_and_a_taint_change_updates_the_daemon_set
         wd.assert_plan_empty()?;
 
         // Removed again: the toleration goes too.
-        set_taints(&cluster, "cvm-b", &[])?;
+        cluster.untaint_node("cvm-b", "gpu")?;
         assert_eq!(wd.plan()?.actions("cvm_sysbox.main")?, vec!["update"]);
         wd.apply()?;
         assert_eq!(
@@ -765,6 +752,131 @@ fn running_workspaces_are_named_at_plan_and_refused_at_apply_unless_allowed() {
         wd.apply()?;
         wd.destroy()?;
         assert_eq!(sysbox_leftovers(&cluster)?, Vec::<String>::new());
+        Ok(())
+    });
+}
+
+/// The pods matching `selector`, as `node: phase`, sorted; terminating pods are left out.
+fn pods_by_node(cluster: &KubeCluster, selector: &str) -> Result<Vec<String>, acc::Error> {
+    let mut pods: Vec<String> = cluster
+        .pods(selector)?
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p["spec"]["nodeName"].as_str().unwrap_or("(unscheduled)"),
+                p["status"]["phase"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    pods.sort();
+    Ok(pods)
+}
+
+#[test]
+fn tainted_target_nodes_get_an_installer_pod_and_cvm_pods_land_only_where_sysbox_runs() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        // Two nodes of a dedicated CVM group, tainted as such groups are, and a plain node.
+        let dedicated = Taint::no_schedule("dedicated", "cvm");
+        let tainted = NodeOptions {
+            labels: BTreeMap::from([("example.com/role".to_owned(), "cvm".to_owned())]),
+            taints: vec![dedicated.clone()],
+            ..NodeOptions::default()
+        };
+        for node in ["cvm-a", "cvm-b"] {
+            cluster.create_node_with(node, &NodeInfo::ubuntu_22_04(), &tainted)?;
+        }
+        cluster.create_node("plain", &NodeInfo::ubuntu_22_04())?;
+        let _double = InstallerDouble::start(cluster.api());
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &sysbox("")))?;
+        wd.apply()?;
+
+        // The DaemonSet controller made an installer pod on each tainted node, and kwok ran it.
+        assert_eq!(
+            pods_by_node(&cluster, "sysbox-install=yes")?,
+            ["cvm-a: Running", "cvm-b: Running"]
+        );
+        assert_eq!(
+            stored_tolerations(&cluster, "sysbox-deploy-k8s")?,
+            [
+                "sysbox-runtime=not-running:NoSchedule (Equal)",
+                "dedicated=cvm:NoSchedule (Equal)"
+            ]
+        );
+        for node in ["cvm-a", "cvm-b"] {
+            assert_eq!(
+                cluster.node_labels(node)?["sysbox-runtime"],
+                "running",
+                "{node}"
+            );
+        }
+        assert!(!cluster.node_labels("plain")?.contains_key("sysbox-runtime"));
+        wd.assert_plan_empty()?;
+
+        // A CVM pod that tolerates the group's taint and would rather run on the plain node
+        // still lands where Sysbox runs: the RuntimeClass's scheduling rule.
+        ensure_namespace(&cluster, "coder")?;
+        for i in 0..3 {
+            let name = format!("cvm-{i}");
+            let created = cluster.request(
+                "POST",
+                "/api/v1/namespaces/coder/pods",
+                Some(json!({
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": { "name": name },
+                    "spec": {
+                        "runtimeClassName": "sysbox-runc",
+                        "automountServiceAccountToken": false,
+                        "tolerations": [{ "key": "dedicated", "operator": "Equal", "value": "cvm", "effect": "NoSchedule" }],
+                        "affinity": { "nodeAffinity": { "preferredDuringSchedulingIgnoredDuringExecution": [{
+                            "weight": 100,
+                            "preference": { "matchExpressions": [{ "key": "kubernetes.io/hostname", "operator": "In", "values": ["plain"] }] },
+                        }] } },
+                        "containers": [{ "name": "workspace", "image": "registry.example.com/workspace:1" }],
+                    },
+                })),
+            )?;
+            assert_eq!(
+                created["spec"]["nodeSelector"]["sysbox-runtime"], "running",
+                "{created}"
+            );
+            let running = cluster.wait_for(
+                "/api/v1/namespaces/coder/pods",
+                &name,
+                Duration::from_secs(60),
+                "the CVM pod Running",
+                |p| p["status"]["phase"] == "Running",
+            )?;
+            let node = running["spec"]["nodeName"].as_str().unwrap_or_default();
+            assert!(node == "cvm-a" || node == "cvm-b", "{name} ran on {node}");
+            // Stopped again (at once), so that destroy has no workspace to refuse for.
+            cluster.delete(&format!(
+                "/api/v1/namespaces/coder/pods/{name}?gracePeriodSeconds=0"
+            ))?;
+        }
+
+        // Destroy leaves no DaemonSet, installer pod, Sysbox label or taint; the group's taint stays.
+        wd.destroy()?;
+        assert_eq!(sysbox_leftovers(&cluster)?, Vec::<String>::new());
+        assert_eq!(
+            pods_by_node(&cluster, "sysbox-install=yes")?,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            pods_by_node(&cluster, "sysbox-cleanup=yes")?,
+            Vec::<String>::new()
+        );
+        for node in ["cvm-a", "cvm-b"] {
+            assert_eq!(
+                cluster.node_taints(node)?,
+                ["dedicated=cvm:NoSchedule"],
+                "{node}"
+            );
+        }
         Ok(())
     });
 }
