@@ -880,3 +880,130 @@ fn tainted_target_nodes_get_an_installer_pod_and_cvm_pods_land_only_where_sysbox
         Ok(())
     });
 }
+
+/// A tainted `cvm_nodegroup` (moto) whose nodes the demo's joiner registers with the group's
+/// taint, and `cvm_sysbox` on them in the same apply: the tolerations cannot be known at plan
+/// (the nodes have not joined), so the apply computes them once `min_ready_nodes` have.
+#[test]
+fn a_tainted_node_group_and_sysbox_in_one_apply() {
+    use acceptance_tests::demo_stack::DemoStack;
+
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let stack = DemoStack::start()?;
+        let mut wd = Workdir::new(tf)?;
+        for (key, value) in stack.env() {
+            wd.env(&key, &value);
+        }
+        wd.write_file("terraform.tfvars", &stack.tfvars())?;
+        wd.config(
+            r#"
+terraform {
+  required_providers {
+    cvm = { source = "cvm-provider/cvm" }
+  }
+}
+provider "cvm" {
+  aws { region = var.aws_region }
+}
+variable "aws_region" { type = string }
+variable "cluster_name" { type = string }
+variable "kubernetes_version" { type = string }
+variable "node_role_arn" { type = string }
+variable "subnet_ids" { type = list(string) }
+variable "ami_parameter_prefix" { type = string }
+
+data "cvm_ubuntu_ami" "ubuntu" {
+  kubernetes_version = var.kubernetes_version
+  ubuntu_release     = "22.04"
+  parameter_prefix   = var.ami_parameter_prefix
+}
+
+resource "cvm_nodegroup" "cvm" {
+  cluster_name   = var.cluster_name
+  name           = "cvm-nodes"
+  node_role_arn  = var.node_role_arn
+  subnet_ids     = var.subnet_ids
+  instance_types = ["m6i.2xlarge"]
+  ami_id         = data.cvm_ubuntu_ami.ubuntu.ami_id
+  taints {
+    key    = "example.com/cvm"
+    value  = "true"
+    effect = "NO_SCHEDULE"
+  }
+  scaling {
+    min_size     = 1
+    max_size     = 3
+    desired_size = 2
+  }
+}
+
+resource "cvm_sysbox" "cvm" {
+  node_selector   = { "eks.amazonaws.com/nodegroup" = cvm_nodegroup.cvm.name }
+  min_ready_nodes = cvm_nodegroup.cvm.scaling.desired_size
+  timeouts {
+    create = "3m"
+    delete = "3m"
+  }
+}
+"#,
+        )?;
+        let plan = wd.plan()?;
+        let sysbox = plan.json()["resource_changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["address"] == "cvm_sysbox.cvm")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            sysbox["change"]["after_unknown"]["tolerated_taints"],
+            json!(true),
+            "no node has joined at plan: {sysbox}"
+        );
+        wd.apply()?;
+        let nodes = ["cvm-nodes-0", "cvm-nodes-1"];
+        for node in nodes {
+            assert_eq!(
+                stack.kube.node_taints(node)?,
+                ["example.com/cvm=true:NoSchedule"],
+                "the joiner registers the group's taint: {:?}",
+                stack.joiner_journal()
+            );
+            assert_eq!(
+                stack.kube.node_labels(node)?["sysbox-runtime"],
+                "running",
+                "{node}"
+            );
+        }
+        assert_eq!(
+            pods_by_node(&stack.kube, "sysbox-install=yes")?,
+            ["cvm-nodes-0: Running", "cvm-nodes-1: Running"]
+        );
+        let tolerations = stored_tolerations(&stack.kube, "sysbox-deploy-k8s")?;
+        assert_eq!(
+            tolerations,
+            [
+                "sysbox-runtime=not-running:NoSchedule (Equal)",
+                "example.com/cvm=true:NoSchedule (Equal)"
+            ]
+        );
+        let state = wd.show()?;
+        assert_eq!(
+            strings(&state.resource("cvm_sysbox.cvm")?.get("ready_nodes")?),
+            nodes
+        );
+        wd.assert_plan_empty()?;
+
+        wd.destroy()?;
+        assert_eq!(sysbox_leftovers(&stack.kube)?, Vec::<String>::new());
+        assert_eq!(
+            pods_by_node(&stack.kube, "sysbox-install=yes")?,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            pods_by_node(&stack.kube, "sysbox-cleanup=yes")?,
+            Vec::<String>::new()
+        );
+        Ok(())
+    });
+}
