@@ -532,11 +532,15 @@ impl SysboxResource {
             state.ready_nodes = Attr::Known(running);
             return;
         }
+        let wanted = rollout::Targets {
+            named: desired.node_names().unwrap_or_default(),
+            selector: desired.selector_labels(),
+        };
         match rollout::wait_until_running(
             &cluster,
             &namespace,
             INSTALL_DAEMON_SET,
-            &targets,
+            &wanted,
             started,
         )
         .await

@@ -508,15 +508,32 @@ fn scheduler_advice(message: &str) -> &'static str {
     }
 }
 
+impl NodeDiagnosis {
+    /// What the cluster says and what to do, without the node's name.
+    pub fn sentence(&self) -> String {
+        Sentence(self).to_string()
+    }
+}
+
 impl fmt::Display for NodeDiagnosis {
+    /// `node: ` and the [`sentence`](Self::sentence).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.node, Sentence(self))
+    }
+}
+
+/// A diagnosis told without its node's name.
+struct Sentence<'a>(&'a NodeDiagnosis);
+
+impl fmt::Display for Sentence<'_> {
     /// One sentence or two: what the cluster says, then what to do.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ns = &self.namespace;
-        write!(f, "{}: ", self.node)?;
-        if let Some(not_ready) = &self.not_ready {
+        let this = self.0;
+        let ns = &this.namespace;
+        if let Some(not_ready) = &this.not_ready {
             write!(f, "the node is not Ready ({not_ready}); ")?;
         }
-        match &self.finding {
+        match &this.finding {
             Finding::NoSuchNode => write!(
                 f,
                 "no such node. Check the name, or remove it from the targets."
@@ -602,7 +619,7 @@ impl fmt::Display for NodeDiagnosis {
                 )
             )?,
         }
-        match &self.log {
+        match &this.log {
             Some(Ok(tail)) if !tail.trim().is_empty() => {
                 write!(f, " Last lines of its log:")?;
                 for line in tail.trim_end().lines() {
