@@ -543,14 +543,21 @@ async fn explain(
             (pod.to_owned(), params)
         })
         .collect();
+    // Within what is left of the deadline, but long enough to be answered.
+    let log_timeout = LOG_TIMEOUT
+        .min(cluster.deadline().saturating_duration_since(Instant::now()))
+        .max(Duration::from_millis(500));
     let tails = futures::future::join_all(wanted.iter().map(|(pod, params)| {
         let api = &pods_api;
         async move {
-            let tail: LogTail = match tokio::time::timeout(LOG_TIMEOUT, api.logs(pod, params)).await
+            let tail: LogTail = match tokio::time::timeout(log_timeout, api.logs(pod, params)).await
             {
                 Ok(Ok(text)) => Ok(text),
                 Ok(Err(e)) => Err(describe(&e)),
-                Err(_) => Err(format!("no answer within {}s", LOG_TIMEOUT.as_secs())),
+                Err(_) => Err(format!(
+                    "no answer within {:.1}s",
+                    log_timeout.as_secs_f32()
+                )),
             };
             (pod.clone(), tail)
         }
