@@ -1,5 +1,4 @@
-//! A test-only stand-in for the Sysbox installer's pods (and the DaemonSet controller that would
-//! schedule them), since the test cluster runs no kubelet and no controller manager.
+//! A test-only stand-in for the Sysbox installer's pods' effect on the host.
 //!
 //! Like the real `sysbox-deploy-k8s` pods it plays the node side through node labels only:
 //!
@@ -9,8 +8,7 @@
 //! * a node selected by a DaemonSet named `sysbox-cleanup-k8s` goes `sysbox-runtime=removing`,
 //!   then loses the label.
 //!
-//! It also writes each DaemonSet's `status` as the controller would (scheduled, updated and
-//! available pods), because the provider waits for the rollout too.
+//! The DaemonSet's status is the real controller manager's (its pods run on kwok nodes).
 //!
 //! ```no_run
 //! use acceptance_tests::installer_double::InstallerDouble;
@@ -29,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::kube::KubeApi;
 
@@ -161,7 +159,6 @@ impl Double {
             .to_string();
         let generation = ds["metadata"]["generation"].as_i64().unwrap_or(1);
         let nodes = self.selected(ds)?;
-        let mut updated = 0;
         for node in &nodes {
             let name = node["metadata"]["name"]
                 .as_str()
@@ -171,11 +168,10 @@ impl Double {
             let key = (namespace.clone(), name.clone());
             let done = self.installed.get(&key).copied();
             match (label, done) {
-                (Some("running"), Some(g)) if g >= generation => updated += 1,
+                (Some("running"), Some(g)) if g >= generation => {}
                 (Some("installing"), _) => {
                     self.set_label(&name, Some("running"))?;
                     self.installed.insert(key, generation);
-                    updated += 1;
                 }
                 _ => {
                     self.note(format!(
@@ -185,7 +181,7 @@ impl Double {
                 }
             }
         }
-        self.write_status(ds, nodes.len(), updated)
+        Ok(())
     }
 
     /// One step of the cleanup pod on each selected node.
@@ -213,35 +209,6 @@ impl Double {
             self.note(format!("{name}: cleanup pod started"));
             self.set_label(name, Some("removing"))?;
         }
-        self.write_status(ds, nodes.len(), nodes.len())
-    }
-
-    /// Writes the status the DaemonSet controller would.
-    fn write_status(
-        &self,
-        ds: &Value,
-        desired: usize,
-        updated: usize,
-    ) -> Result<(), crate::kube::Error> {
-        let namespace = ds["metadata"]["namespace"].as_str().unwrap_or_default();
-        let name = ds["metadata"]["name"].as_str().unwrap_or_default();
-        let generation = ds["metadata"]["generation"].as_i64().unwrap_or(1);
-        let status = json!({
-            "observedGeneration": generation,
-            "desiredNumberScheduled": desired,
-            "currentNumberScheduled": desired,
-            "updatedNumberScheduled": updated,
-            "numberReady": updated,
-            "numberAvailable": updated,
-            "numberMisscheduled": 0,
-        });
-        if ds["status"] == status {
-            return Ok(());
-        }
-        self.api.merge_patch(
-            &format!("/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}/status"),
-            json!({ "status": status }),
-        )?;
         Ok(())
     }
 }
