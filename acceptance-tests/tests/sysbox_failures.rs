@@ -1,0 +1,184 @@
+//! Acceptance tests for `cvm_sysbox` when the installer cannot finish, on a cluster that
+//! schedules (kube-scheduler, kube-controller-manager, kwok nodes): the error names each node
+//! with what the cluster says about it, and what was created stays in state.
+//!
+//! The installer's pods run on kwok nodes. These tests start no installer double (which would
+//! play the script's effect on the host), so a pod that runs never makes its node report Sysbox:
+//! what keeps a node from it is the cluster's doing (a taint, a full node) or that.
+
+use std::time::{Duration, Instant};
+
+use acceptance_tests::kube::{KubeApi, KubeCluster, NodeInfo, NodeOptions, Taint};
+use acceptance_tests::{self as acc, Workdir};
+use serde_json::{Value, json};
+
+const ROLE: &str = "example.com/role";
+
+fn config(cluster: &KubeCluster, body: &str) -> String {
+    format!("{}{body}", acc::provider_config(&cluster.provider_block()))
+}
+
+fn sysbox(create_timeout: &str) -> String {
+    format!(
+        r#"
+resource "cvm_sysbox" "main" {{
+  node_selector = {{ "{ROLE}" = "cvm" }}
+  timeouts {{
+    create = "{create_timeout}"
+    delete = "2m"
+  }}
+}}
+"#
+    )
+}
+
+fn cvm_node(api: &KubeApi, name: &str, pods: u32) -> Result<(), acc::Error> {
+    let options = NodeOptions {
+        labels: [(ROLE.to_owned(), "cvm".to_owned())].into(),
+        pods,
+        ..NodeOptions::default()
+    };
+    api.create_node_with(name, &NodeInfo::ubuntu_22_04(), &options)?;
+    Ok(())
+}
+
+/// A plain pod bound to `node` (no scheduler involved), to take up room there.
+fn occupy(api: &KubeApi, node: &str) -> Result<(), acc::Error> {
+    api.request(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        Some(json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": { "name": format!("tenant-on-{node}") },
+            "spec": {
+                "nodeName": node,
+                "containers": [{ "name": "app", "image": "example.com/app:1" }],
+            },
+        })),
+    )?;
+    Ok(())
+}
+
+/// `terraform plan -out=<file>`.
+fn plan_out(wd: &Workdir, file: &str) -> Result<(), acc::Error> {
+    wd.terraform_ok(&["plan", "-input=false", "-no-color", &format!("-out={file}")])?;
+    Ok(())
+}
+
+/// `terraform apply <file>`, required to fail; its stderr with whitespace collapsed and how long
+/// it took.
+fn apply_saved_plan_fails(wd: &Workdir, file: &str) -> Result<(String, Duration), acc::Error> {
+    let started = Instant::now();
+    let output = wd.terraform_raw(&["apply", "-input=false", "-no-color", file])?;
+    let took = started.elapsed();
+    eprintln!("{}", output.stderr);
+    if output.status.success() {
+        return Err(acc::Error::Assertion(format!(
+            "apply of the saved plan succeeded:\n{}",
+            output.stdout
+        )));
+    }
+    let flat = output
+        .stderr
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok((flat, took))
+}
+
+/// The saved `cvm_sysbox.main` after a failed create: in state with every installer object.
+fn assert_kept_in_state(wd: &Workdir) -> Result<Value, acc::Error> {
+    let state = wd.show()?;
+    let main = state.resource("cvm_sysbox.main")?;
+    assert_eq!(
+        main.get("installed_objects")?.as_array().map(Vec::len),
+        Some(6),
+        "every installer object is in state"
+    );
+    main.get("ready_nodes")
+}
+
+#[test]
+fn a_taint_added_after_the_plan_is_named_with_the_node() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a", 110)?;
+        cvm_node(&cluster, "cvm-b", 110)?;
+        // No installer double: the pod on cvm-a runs, but nothing plays its script, so the node
+        // never reports Sysbox running.
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &sysbox("20s")))?;
+        plan_out(&wd, "tfplan")?;
+        // Between plan and apply the node is tainted: the planned DaemonSet does not tolerate it,
+        // so the DaemonSet controller makes no installer pod for it.
+        cluster.taint_node("cvm-b", &Taint::no_schedule("maintenance", "kernel"))?;
+        let (stderr, took) = apply_saved_plan_fails(&wd, "tfplan")?;
+        assert!(
+            took < Duration::from_secs(40),
+            "the apply took {took:?} with timeouts.create = 20s"
+        );
+        assert!(
+            stderr.contains("Sysbox is not running on 2 of 2 target node(s)"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(
+                "cvm-b: no installer pod: the DaemonSet does not tolerate the node's taint \
+                 maintenance=kernel:NoSchedule"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("run terraform apply again so that cvm_sysbox plans a toleration"),
+            "{stderr}"
+        );
+        let running = regex::Regex::new(
+            r"cvm-a: installer pod sysbox-deploy-k8s-[a-z0-9]+ runs, but the node reports no sysbox-runtime label yet\..*see the pod's log",
+        )
+        .expect("a valid pattern");
+        assert!(running.is_match(&stderr), "{stderr}");
+        let ready = assert_kept_in_state(&wd)?;
+        assert_eq!(ready, json!([]));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_pod_that_does_not_fit_quotes_the_scheduler() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        // Room for one pod, taken by a tenant: the installer pod cannot be scheduled.
+        cvm_node(&cluster, "cvm-full", 1)?;
+        occupy(&cluster, "cvm-full")?;
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &sysbox("20s")))?;
+        let (stderr, _) = {
+            let started = Instant::now();
+            let output =
+                wd.terraform_raw(&["apply", "-auto-approve", "-input=false", "-no-color"])?;
+            assert!(
+                !output.status.success(),
+                "apply succeeded: {}",
+                output.stdout
+            );
+            let flat = output
+                .stderr
+                .replace('│', " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (flat, started.elapsed())
+        };
+        let pending = regex::Regex::new(
+            r#"cvm-full: installer pod sysbox-deploy-k8s-[a-z0-9]+ is Pending, not scheduled: the scheduler says "0/1 nodes are available: 1 Too many pods\."#,
+        )
+        .expect("a valid pattern");
+        assert!(pending.is_match(&stderr), "{stderr}");
+        assert!(stderr.contains("free capacity on the node"), "{stderr}");
+        let ready = assert_kept_in_state(&wd)?;
+        assert_eq!(ready, json!([]));
+        Ok(())
+    });
+}
