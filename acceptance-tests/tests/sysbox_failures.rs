@@ -2,12 +2,14 @@
 //! schedules (kube-scheduler, kube-controller-manager, kwok nodes): the error names each node
 //! with what the cluster says about it, and what was created stays in state.
 //!
-//! The installer's pods run on kwok nodes. These tests start no installer double (which would
-//! play the script's effect on the host), so a pod that runs never makes its node report Sysbox:
-//! what keeps a node from it is the cluster's doing (a taint, a full node) or that.
+//! The installer's pods run on kwok nodes. The failure tests start no installer double (which
+//! would play the script's effect on the host), so a pod that runs never makes its node report
+//! Sysbox: what keeps a node from it is the cluster's doing (a taint, a full node) or that. The
+//! replacement test starts it, for the nodes that do get Sysbox.
 
 use std::time::{Duration, Instant};
 
+use acceptance_tests::installer_double::InstallerDouble;
 use acceptance_tests::kube::{KubeApi, KubeCluster, NodeInfo, NodeOptions, Taint};
 use acceptance_tests::{self as acc, Workdir};
 use serde_json::{Value, json};
@@ -179,6 +181,77 @@ fn a_pod_that_does_not_fit_quotes_the_scheduler() {
         assert!(stderr.contains("free capacity on the node"), "{stderr}");
         let ready = assert_kept_in_state(&wd)?;
         assert_eq!(ready, json!([]));
+        Ok(())
+    });
+}
+
+/// The installer pod for `node`, bound or not (the DaemonSet controller names the node in the
+/// pod's required node affinity).
+fn installer_pod(api: &KubeApi, node: &str) -> Result<Option<Value>, acc::Error> {
+    Ok(api.pods("sysbox-install=yes")?.into_iter().find(|p| {
+        p["spec"]["nodeName"] == node
+            || p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchFields"][0]["values"][0]
+                == node
+    }))
+}
+
+/// Polls `done` until it holds: the wait is for the cluster's state, not for a time.
+fn wait_until(
+    what: &str,
+    mut done: impl FnMut() -> Result<bool, acc::Error>,
+) -> Result<(), acc::Error> {
+    let limit = Instant::now() + Duration::from_secs(90);
+    while !done()? {
+        if Instant::now() > limit {
+            return Err(acc::Error::Assertion(format!("never saw {what}")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_node_replaced_during_the_wait_ends_ready_without_the_old_name() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a", 110)?;
+        // The old node is full, so its installer pod stays Pending: the DaemonSet never finishes
+        // rolling out while the node is a target, and the wait cannot end until the node is
+        // drained and replaced.
+        cvm_node(&cluster, "cvm-old", 1)?;
+        occupy(&cluster, "cvm-old")?;
+        let _double = InstallerDouble::start(cluster.api());
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &sysbox("60s")))?;
+        let api = cluster.api();
+        // Once the provider waits (cvm-a runs Sysbox, cvm-old has its installer pod), the old
+        // node leaves and a new one of the same group joins.
+        let replacer = std::thread::spawn(move || -> Result<(), acc::Error> {
+            wait_until("cvm-a running Sysbox and cvm-old's installer pod", || {
+                let a = api.node_labels("cvm-a")?;
+                Ok(
+                    a.get("sysbox-runtime").map(String::as_str) == Some("running")
+                        && installer_pod(&api, "cvm-old")?.is_some(),
+                )
+            })?;
+            api.delete_node("cvm-old")?;
+            cvm_node(&api, "cvm-new", 110)?;
+            Ok(())
+        });
+        let applied = wd.apply();
+        replacer.join().expect("the replacer thread")?;
+        applied?;
+        let state = wd.show()?;
+        let main = state.resource("cvm_sysbox.main")?;
+        assert_eq!(main.get("ready_nodes")?, json!(["cvm-a", "cvm-new"]));
+        let new = cluster.node_labels("cvm-new")?;
+        assert_eq!(new.get("sysbox-install").map(String::as_str), Some("yes"));
+        assert_eq!(
+            new.get("sysbox-runtime").map(String::as_str),
+            Some("running")
+        );
+        wd.assert_plan_empty()?;
         Ok(())
     });
 }
