@@ -547,6 +547,37 @@ impl KubeApi {
         Ok(list["items"].as_array().cloned().unwrap_or_default())
     }
 
+    /// The current log of a pod's (only or first) container, as `kubectl logs` shows it: the API
+    /// server fetches it from the node's kubelet (kwok, for the harness's nodes).
+    pub fn pod_log(&self, namespace: &str, pod: &str) -> Result<String, Error> {
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}/log");
+        let transport = |message: String| Error::Transport {
+            method: "GET".to_string(),
+            path: path.clone(),
+            message,
+        };
+        let mut response = self
+            .agent
+            .get(&format!("{}{path}", self.server))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| transport(format!("reading the answer: {e}")))?;
+        if !(200..300).contains(&status) {
+            return Err(Error::Api {
+                method: "GET".to_string(),
+                path,
+                status,
+                body: text,
+            });
+        }
+        Ok(text)
+    }
+
     /// Waits until the object `name` of `collection` (a list path such as `/api/v1/nodes` or
     /// `/api/v1/namespaces/N/pods`) satisfies `done`, by watching it; returns it. `what` names
     /// the awaited state in the timeout error.

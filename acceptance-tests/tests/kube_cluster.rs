@@ -389,3 +389,146 @@ fn a_runtime_class_node_selector_steers_pods_to_sysbox_nodes() {
         assert_eq!(running["spec"]["nodeName"], "sysbox", "{running}");
     }
 }
+
+/// The installer double acts on installer pods that run, not on DaemonSets: a node whose pod
+/// runs gets Sysbox (taint, `installing`, `running`, taint lifted), a node the pod cannot reach
+/// (untolerated taint) gets nothing, and a node marked to fail shows a crashing container.
+#[test]
+fn the_installer_double_plays_the_script_on_nodes_whose_installer_pod_runs() {
+    use acceptance_tests::installer_double::{FAIL_ANNOTATION, InstallerDouble};
+    let cluster = start();
+    for name in ["good", "failing", "tainted"] {
+        let options = NodeOptions {
+            labels: [("sysbox-install".to_string(), "yes".to_string())].into(),
+            taints: if name == "tainted" {
+                vec![Taint::no_schedule("dedicated", "cvm")]
+            } else {
+                Vec::new()
+            },
+            ..NodeOptions::default()
+        };
+        cluster
+            .create_node_with(name, &NodeInfo::ubuntu_22_04(), &options)
+            .expect("node");
+    }
+    cluster
+        .merge_patch(
+            "/api/v1/nodes/failing",
+            json!({ "metadata": { "annotations": { FAIL_ANNOTATION: "sysbox-deploy-k8s: unsupported kernel" } } }),
+        )
+        .expect("annotate");
+    let double = InstallerDouble::start(cluster.api());
+    // An installer DaemonSet as the provider makes it: it tolerates only the script's own taint.
+    daemonset(
+        &cluster,
+        "sysbox-deploy-k8s",
+        json!({
+            "nodeSelector": { "sysbox-install": "yes" },
+            "tolerations": [{ "key": "sysbox-runtime", "operator": "Equal", "value": "not-running", "effect": "NoSchedule" }],
+        }),
+    );
+
+    let good = cluster
+        .wait_for(
+            "/api/v1/nodes",
+            "good",
+            WAIT,
+            "good labelled sysbox-runtime=running without the not-running taint",
+            |node| {
+                node["metadata"]["labels"]["sysbox-runtime"] == "running"
+                    && !node["spec"]["taints"].to_string().contains("not-running")
+            },
+        )
+        .expect("good node installed");
+    assert!(
+        good["spec"]["taints"]
+            .as_array()
+            .is_none_or(|t| t.is_empty()),
+        "{good}"
+    );
+    let journal = double.journal();
+    let steps: Vec<&str> = journal
+        .iter()
+        .filter_map(|l| l.strip_prefix("good: "))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "installer pod started (generation 1)",
+            "tainted sysbox-runtime=not-running:NoSchedule",
+            "sysbox-runtime=installing",
+            "sysbox-runtime=running",
+            "taint sysbox-runtime removed",
+        ],
+        "{journal:?}"
+    );
+
+    // The failing node's pod reports a crashing container, which kwok leaves as written.
+    let pods = cluster.pods("app=sysbox-deploy-k8s").expect("pods");
+    let failing = pods
+        .iter()
+        .find(|p| p["spec"]["nodeName"] == "failing")
+        .expect("a pod on the failing node");
+    let name = failing["metadata"]["name"].as_str().expect("pod name");
+    let crashed = wait_pod(&cluster, name, "a crashing container", |pod| {
+        pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    });
+    let status = &crashed["status"]["containerStatuses"][0];
+    assert_eq!(status["ready"], false, "{crashed}");
+    assert_eq!(
+        status["lastState"]["terminated"]["exitCode"], 1,
+        "{crashed}"
+    );
+    assert_eq!(
+        status["lastState"]["terminated"]["message"],
+        "sysbox-deploy-k8s: unsupported kernel"
+    );
+    assert_eq!(condition(&crashed, "Ready")["status"], "False");
+    // Its log, as `kubectl logs` reads it (the API server asks kwok, the node's kubelet).
+    let log = cluster.pod_log("default", name).expect("pod log");
+    assert!(
+        log.ends_with("sysbox-deploy-k8s: unsupported kernel\n"),
+        "{log:?}"
+    );
+    // The DaemonSet controller counts it scheduled but not ready; it is still crashing (kwok
+    // did not overwrite it), and the node got nothing.
+    let ds = cluster
+        .wait_for(
+            "/apis/apps/v1/namespaces/default/daemonsets",
+            "sysbox-deploy-k8s",
+            WAIT,
+            "2 pods scheduled, 1 ready",
+            |ds| ds["status"]["desiredNumberScheduled"] == 2 && ds["status"]["numberReady"] == 1,
+        )
+        .expect("DaemonSet status");
+    assert_eq!(ds["status"]["numberUnavailable"], 1, "{ds}");
+    let again = cluster
+        .get(&format!("/api/v1/namespaces/default/pods/{name}"))
+        .expect("pod");
+    assert_eq!(
+        again["status"]["containerStatuses"][0]["state"]["waiting"]["reason"], "CrashLoopBackOff",
+        "{again}"
+    );
+    assert!(
+        !cluster
+            .node_labels("failing")
+            .expect("labels")
+            .contains_key("sysbox-runtime")
+    );
+
+    // The tainted node never got an installer pod, so it never gets Sysbox.
+    assert!(
+        pods.iter().all(|p| p["spec"]["nodeName"] != "tainted"),
+        "{pods:?}"
+    );
+    assert!(
+        !cluster
+            .node_labels("tainted")
+            .expect("labels")
+            .contains_key("sysbox-runtime")
+    );
+    assert!(
+        !journal.iter().any(|l| l.starts_with("tainted:")),
+        "{journal:?}"
+    );
+}
