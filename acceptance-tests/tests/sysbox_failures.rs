@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use acceptance_tests::installer_double::InstallerDouble;
+use acceptance_tests::installer_double::{FAIL_ANNOTATION, InstallerDouble};
 use acceptance_tests::kube::{KubeApi, KubeCluster, NodeInfo, NodeOptions, Taint};
 use acceptance_tests::{self as acc, Workdir};
 use serde_json::{Value, json};
@@ -181,6 +181,59 @@ fn a_pod_that_does_not_fit_quotes_the_scheduler() {
         assert!(stderr.contains("free capacity on the node"), "{stderr}");
         let ready = assert_kept_in_state(&wd)?;
         assert_eq!(ready, json!([]));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_failing_installer_pod_is_named_with_its_last_state_and_log() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a", 110)?;
+        cvm_node(&cluster, "cvm-bad", 110)?;
+        let why = "this kernel lacks the modules Sysbox needs";
+        cluster.merge_patch(
+            "/api/v1/nodes/cvm-bad",
+            json!({ "metadata": { "annotations": { FAIL_ANNOTATION: why } } }),
+        )?;
+        let double = InstallerDouble::start(cluster.api());
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &sysbox("25s")))?;
+        let started = Instant::now();
+        let output = wd.terraform_raw(&["apply", "-auto-approve", "-input=false", "-no-color"])?;
+        let took = started.elapsed();
+        eprintln!("{}", output.stderr);
+        assert!(
+            !output.status.success(),
+            "apply succeeded: {}",
+            output.stdout
+        );
+        assert!(took < Duration::from_secs(45), "the apply took {took:?}");
+        assert!(
+            double
+                .journal()
+                .iter()
+                .any(|l| l.starts_with("cvm-bad: installer failed")),
+            "the double failed the install: {:?}",
+            double.journal()
+        );
+        let stderr = output.stderr.replace('│', " ");
+        let flat = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        let failing = regex::Regex::new(&format!(
+            r"cvm-bad: installer pod sysbox-deploy-k8s-[a-z0-9]+ is failing: container sysbox-deploy-k8s is waiting: CrashLoopBackOff[^;]*; its last run terminated with exit code 1 \(Error\): {why}"
+        ))
+        .expect("a valid pattern");
+        assert!(failing.is_match(&flat), "{flat}");
+        // The log tail, as the API server served it from the node, line by line.
+        assert!(stderr.contains("Last lines of its log:"), "{stderr}");
+        let log_lines: Vec<&str> = stderr.lines().map(str::trim).collect();
+        assert!(
+            log_lines.contains(&"Installing Sysbox on node cvm-bad") && log_lines.contains(&why),
+            "{stderr}"
+        );
+        assert!(!flat.contains("cvm-a:"), "cvm-a is ready: {flat}");
+        let ready = assert_kept_in_state(&wd)?;
+        assert_eq!(ready, json!(["cvm-a"]));
         Ok(())
     });
 }
