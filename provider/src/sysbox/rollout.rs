@@ -8,18 +8,29 @@
 //! until the new pod starts, so an install also waits for the DaemonSet's
 //! rollout (every scheduled pod updated and available) before it trusts the
 //! labels.
+//!
+//! A wait for nodes chosen by a selector follows the selector while it
+//! waits: a node deleted (drained and replaced) stops being waited for, and
+//! a node that joins is labelled `sysbox-install=yes` and waited for. The
+//! wait is driven by the two watches; nothing is polled, so the requests do
+//! not grow with its length. When it times out, the pods of the DaemonSet,
+//! the events about them and the log tails of failing ones are read once,
+//! and [`diagnosis`](super::diagnosis) explains each node not ready.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use ::kube::api::{ListParams, WatchEvent, WatchParams};
+use std::time::Duration;
+
+use ::kube::api::{ListParams, LogParams, Patch, PatchParams, WatchEvent, WatchParams};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Event as KubeEvent, Node, Pod};
 
-use super::installer::{REMOVING, RUNNING, RUNTIME_LABEL};
-use crate::kube::cluster::{is_transient, refusal};
+use super::diagnosis::{self, LogTail, Observed};
+use super::installer::{INSTALL_LABEL, INSTALL_VALUE, REMOVING, RUNNING, RUNTIME_LABEL};
+use crate::kube::cluster::{describe, is_transient, refusal};
 use crate::kube::{Cluster, KubeError};
 
 /// Why a wait ended without success.
@@ -100,6 +111,56 @@ impl Snapshot {
     }
 }
 
+/// The nodes an install waits for.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// Nodes named in the configuration: waited for even while absent.
+    pub named: BTreeSet<String>,
+    /// Labels choosing more nodes: those matching while the wait goes on.
+    pub selector: Option<BTreeMap<String, String>>,
+}
+
+impl Targets {
+    /// The target nodes as the snapshot shows them: the named ones and
+    /// every node the selector matches now.
+    pub fn current(&self, snapshot: &Snapshot) -> BTreeSet<String> {
+        let mut targets = self.named.clone();
+        if let Some(selector) = &self.selector {
+            targets.extend(
+                snapshot
+                    .nodes
+                    .iter()
+                    .filter(|(_, labels)| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                    .map(|(name, _)| name.clone()),
+            );
+        }
+        targets
+    }
+
+    /// Targets present without `sysbox-install=yes`: nodes that joined
+    /// during the wait, for the installer to be scheduled on.
+    fn unlabelled(&self, snapshot: &Snapshot) -> Vec<String> {
+        self.current(snapshot)
+            .into_iter()
+            .filter(|n| {
+                snapshot.nodes.get(n).is_some_and(|labels| {
+                    labels.get(INSTALL_LABEL).map(String::as_str) != Some(INSTALL_VALUE)
+                })
+            })
+            .collect()
+    }
+}
+
+/// What the watch does after a change.
+enum Step {
+    /// The wait is over.
+    Done,
+    /// Keep watching.
+    Wait,
+    /// Label these nodes `sysbox-install=yes`, then keep watching.
+    Label(Vec<String>),
+}
+
 fn labels_of(node: &Node) -> (String, BTreeMap<String, String>) {
     (
         node.metadata.name.clone().unwrap_or_default(),
@@ -113,15 +174,19 @@ enum Event {
     DaemonSet(Box<WatchEvent<DaemonSet>>),
 }
 
-/// Lists the nodes and the DaemonSet, then watches both until `done`
-/// holds or the cluster's deadline passes. Logs each change of a node's
-/// `sysbox-runtime` label. Returns the last snapshot either way.
+/// Lists the nodes and the DaemonSet, then watches both until `step` says
+/// done or `until` passes. Logs each change of a node's `sysbox-runtime`
+/// label. Returns the last snapshot either way.
 async fn watch_until(
     cluster: &Cluster,
     namespace: &str,
     daemon_set: &str,
-    done: &(dyn Fn(&Snapshot) -> bool + Sync),
+    until: Instant,
+    step: &(dyn Fn(&Snapshot) -> Step + Sync),
 ) -> Result<(Snapshot, bool), KubeError> {
+    // Nodes labelled here, so that one is not patched again before the
+    // watch shows its new label.
+    let mut labelled = BTreeSet::new();
     let nodes_api = cluster.all::<Node>();
     let ds_api = cluster.namespaced::<DaemonSet>(namespace);
     let ds_fields = format!("metadata.name={daemon_set}");
@@ -144,11 +209,11 @@ async fn watch_until(
             .unwrap_or_default();
         snapshot.daemon_set = ds_list.items.into_iter().next();
         log_changes(&before, &snapshot);
-        if done(&snapshot) {
+        if take_step(cluster, step, &snapshot, &mut labelled).await? {
             return Ok((snapshot, true));
         }
 
-        let remaining = cluster.deadline().saturating_duration_since(Instant::now());
+        let remaining = until.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Ok((snapshot, false));
         }
@@ -182,7 +247,7 @@ async fn watch_until(
                 () = cluster.cancellation().cancelled() => {
                     return Err(KubeError::Cancelled { action: "waiting for the Sysbox installer".to_owned() });
                 }
-                () = tokio::time::sleep_until(cluster.deadline().into()) => {
+                () = tokio::time::sleep_until(until.into()) => {
                     return Ok((snapshot, false));
                 }
                 next = events.next() => next,
@@ -214,11 +279,54 @@ async fn watch_until(
                 },
             }
             log_changes(&before, &snapshot);
-            if done(&snapshot) {
+            if take_step(cluster, step, &snapshot, &mut labelled).await? {
                 return Ok((snapshot, true));
             }
         }
     }
+}
+
+/// Runs `step` on the snapshot and labels the nodes it asks for (once
+/// each); whether the wait is over.
+async fn take_step(
+    cluster: &Cluster,
+    step: &(dyn Fn(&Snapshot) -> Step + Sync),
+    snapshot: &Snapshot,
+    labelled: &mut BTreeSet<String>,
+) -> Result<bool, KubeError> {
+    match step(snapshot) {
+        Step::Done => Ok(true),
+        Step::Wait => Ok(false),
+        Step::Label(nodes) => {
+            for node in nodes {
+                if labelled.insert(node.clone()) {
+                    label_for_install(cluster, &node).await?;
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Labels a node that joined during the wait `sysbox-install=yes`; a node
+/// already gone again is left alone.
+async fn label_for_install(cluster: &Cluster, node: &str) -> Result<(), KubeError> {
+    let api = cluster.all::<Node>();
+    let patch = serde_json::json!({ "metadata": { "labels": { INSTALL_LABEL: INSTALL_VALUE } } });
+    let patch = Patch::Merge(&patch);
+    let params = PatchParams::default();
+    let action = format!("labelling node {node} {INSTALL_LABEL}={INSTALL_VALUE}");
+    cluster
+        .retry(&action, || async {
+            match api.patch(node, &params, &patch).await {
+                Ok(_) => Ok(()),
+                Err(::kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    tracing::info!(node = %node, "a node that joined during the wait is a target: {action}");
+    Ok(())
 }
 
 /// A short pause before listing again after a failed watch.
@@ -281,9 +389,14 @@ pub async fn wait_for_nodes(
                 }
             );
         }
-        joined >= count
+        if joined >= count {
+            Step::Done
+        } else {
+            Step::Wait
+        }
     };
-    let (snapshot, finished) = watch_until(cluster, namespace, daemon_set, &done).await?;
+    let (snapshot, finished) =
+        watch_until(cluster, namespace, daemon_set, cluster.deadline(), &done).await?;
     let found = matching(&snapshot);
     if finished {
         return Ok(found);
@@ -303,42 +416,163 @@ pub async fn wait_for_nodes(
     )))
 }
 
-/// Waits until every node in `targets` reports `sysbox-runtime=running`
-/// and the install DaemonSet has rolled out. Returns the ready nodes.
+/// Longest time kept at the end of an install's deadline for reading what
+/// the cluster says about the nodes not ready.
+const DIAGNOSIS_RESERVE: Duration = Duration::from_secs(5);
+/// How long one log tail may take; clusters whose kubelets cannot be
+/// reached make the API server wait long.
+const LOG_TIMEOUT: Duration = Duration::from_secs(3);
+/// Lines of log quoted per pod.
+const LOG_LINES: i64 = 15;
+/// Pods whose log is read for one diagnosis.
+const MAX_LOGS: usize = 5;
+
+/// Waits until every target node reports `sysbox-runtime=running` and the
+/// install DaemonSet has rolled out. Returns the ready nodes (the targets
+/// at that moment, so none that left the cluster meanwhile).
+///
+/// When the deadline comes first, the error explains each node not ready
+/// from what the cluster shows (see [`diagnosis`]); a tenth of the
+/// time, at most [`DIAGNOSIS_RESERVE`], is kept for reading it.
 pub async fn wait_until_running(
     cluster: &Cluster,
     namespace: &str,
     daemon_set: &str,
-    targets: &BTreeSet<String>,
+    targets: &Targets,
     started: Instant,
 ) -> Result<Vec<String>, RolloutError> {
-    let done = |s: &Snapshot| s.install_done(targets);
-    let (snapshot, finished) = watch_until(cluster, namespace, daemon_set, &done).await?;
+    let step = |s: &Snapshot| {
+        let current = targets.current(s);
+        if s.install_done(&current) {
+            return Step::Done;
+        }
+        match targets.unlabelled(s) {
+            joined if joined.is_empty() => Step::Wait,
+            joined => Step::Label(joined),
+        }
+    };
+    let total = cluster.deadline().saturating_duration_since(started);
+    let until = cluster.deadline() - (total / 10).min(DIAGNOSIS_RESERVE);
+    let (snapshot, finished) = watch_until(cluster, namespace, daemon_set, until, &step).await?;
+    let current = targets.current(&snapshot);
     if finished {
-        return Ok(snapshot.ready(targets));
+        return Ok(snapshot.ready(&current));
     }
-    let pending = snapshot.describe_pending(targets);
-    let mut message = format!(
-        "Sysbox is not running on {} of {} target node(s) after {}s: {}.",
-        pending.len(),
-        targets.len(),
-        started.elapsed().as_secs(),
-        pending.join(", "),
-    );
-    if pending.is_empty() {
-        message = format!(
+    let waited = started.elapsed().as_secs();
+    let pending = snapshot.describe_pending(&current);
+    let mut message = if pending.is_empty() {
+        format!(
             "every target node reports {RUNTIME_LABEL}={RUNNING}, but the DaemonSet \
-             {namespace}/{daemon_set} did not finish rolling out its current version within {}s.",
-            started.elapsed().as_secs()
-        );
-    }
+             {namespace}/{daemon_set} did not finish rolling out its current version within \
+             {waited}s."
+        )
+    } else {
+        let explained = explain(cluster, namespace, &snapshot, &current).await;
+        format!(
+            "Sysbox is not running on {} of {} target node(s) after {waited}s: {}. What the \
+             cluster says:\n{explained}\n",
+            pending.len(),
+            current.len(),
+            pending.join(", "),
+        )
+    };
     message.push_str(&format!(
         " The installer runs as DaemonSet {namespace}/{daemon_set}: see its pods with \
-         `kubectl -n {namespace} get pods -l sysbox-install=yes -o wide` and their logs with \
-         `kubectl -n {namespace} logs -l sysbox-install=yes`. What was created is kept in state; \
-         apply again to keep waiting, or raise timeouts.create."
+         `kubectl -n {namespace} get pods -l {INSTALL_LABEL}={INSTALL_VALUE} -o wide`. What was \
+         created is kept in state; apply again to keep waiting, or raise timeouts.create."
     ));
     Err(RolloutError::NotReady(message))
+}
+
+/// One line per target not ready, from a fresh look at the nodes, the
+/// DaemonSet's pods, the events about them and the logs of failing pods.
+/// A read the cluster refuses is said in the text; the node's label from
+/// the watch stands in for what could not be read.
+async fn explain(
+    cluster: &Cluster,
+    namespace: &str,
+    snapshot: &Snapshot,
+    targets: &BTreeSet<String>,
+) -> String {
+    let nodes_api = cluster.all::<Node>();
+    let pods_api = cluster.namespaced::<Pod>(namespace);
+    let events_api = cluster.namespaced::<KubeEvent>(namespace);
+    let pod_labels = format!("{INSTALL_LABEL}={INSTALL_VALUE}");
+    let pod_params = ListParams::default().labels(&pod_labels);
+    let event_params = ListParams::default().fields("involvedObject.kind=Pod");
+    let all_nodes = ListParams::default();
+    let (nodes, pods, events) = tokio::join!(
+        cluster.retry("listing nodes", || nodes_api.list(&all_nodes)),
+        cluster.retry("listing the installer's pods", || pods_api
+            .list(&pod_params)),
+        cluster.retry("listing the events about the installer's pods", || {
+            events_api.list(&event_params)
+        }),
+    );
+    let (nodes, pods) = match (nodes, pods) {
+        (Ok(nodes), Ok(pods)) => (nodes.items, pods.items),
+        (Err(e), _) | (_, Err(e)) => {
+            let lines = snapshot.describe_pending(targets);
+            return format!(
+                "- {} (the cluster could not be read for more: {e})",
+                lines.join("\n- ")
+            );
+        }
+    };
+    // Events only add the scheduler's message when the pod lacks it.
+    let events = events.map(|e| e.items).unwrap_or_default();
+    let observed = Observed {
+        nodes: &nodes,
+        daemon_set: snapshot.daemon_set.as_ref(),
+        pods: &pods,
+        events: &events,
+        ..Observed::default()
+    };
+    let first = diagnosis::diagnose(targets, &observed, namespace);
+    let wanted: Vec<(String, LogParams)> = first
+        .iter()
+        .filter_map(diagnosis::wants_log)
+        .take(MAX_LOGS)
+        .map(|(pod, container, previous)| {
+            let params = LogParams {
+                container: container.map(str::to_owned),
+                previous,
+                tail_lines: Some(LOG_LINES),
+                ..LogParams::default()
+            };
+            (pod.to_owned(), params)
+        })
+        .collect();
+    // Within what is left of the deadline, but long enough to be answered.
+    let log_timeout = LOG_TIMEOUT
+        .min(cluster.deadline().saturating_duration_since(Instant::now()))
+        .max(Duration::from_millis(500));
+    let tails = futures::future::join_all(wanted.iter().map(|(pod, params)| {
+        let api = &pods_api;
+        async move {
+            let tail: LogTail = match tokio::time::timeout(log_timeout, api.logs(pod, params)).await
+            {
+                Ok(Ok(text)) => Ok(text),
+                Ok(Err(e)) => Err(describe(&e)),
+                Err(_) => Err(format!(
+                    "no answer within {:.1}s",
+                    log_timeout.as_secs_f32()
+                )),
+            };
+            (pod.clone(), tail)
+        }
+    }))
+    .await;
+    let logs: BTreeMap<String, LogTail> = tails.into_iter().collect();
+    let observed = Observed {
+        logs: &logs,
+        ..observed
+    };
+    diagnosis::diagnose(targets, &observed, namespace)
+        .iter()
+        .map(|d| format!("- {d}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Waits until no node reports `sysbox-runtime=running` or `removing`
@@ -349,8 +583,15 @@ pub async fn wait_until_removed(
     daemon_set: &str,
     started: Instant,
 ) -> Result<(), RolloutError> {
-    let done = |s: &Snapshot| s.uninstall_done();
-    let (snapshot, finished) = watch_until(cluster, namespace, daemon_set, &done).await?;
+    let done = |s: &Snapshot| {
+        if s.uninstall_done() {
+            Step::Done
+        } else {
+            Step::Wait
+        }
+    };
+    let (snapshot, finished) =
+        watch_until(cluster, namespace, daemon_set, cluster.deadline(), &done).await?;
     if finished {
         return Ok(());
     }
@@ -457,6 +698,56 @@ mod tests {
                 "d (no such node)"
             ]
         );
+    }
+
+    #[test]
+    fn selected_targets_follow_the_nodes_present() {
+        let group = BTreeMap::from([("group".to_owned(), "cvm".to_owned())]);
+        let node = |labels: &[(&str, &str)]| -> BTreeMap<String, String> {
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let wanted = Targets {
+            named: targets(&["named"]),
+            selector: Some(group),
+        };
+        let mut s = Snapshot::default();
+        s.nodes.insert(
+            "old".to_owned(),
+            node(&[
+                ("group", "cvm"),
+                (INSTALL_LABEL, INSTALL_VALUE),
+                (RUNTIME_LABEL, RUNNING),
+            ]),
+        );
+        s.nodes
+            .insert("other".to_owned(), node(&[("group", "web")]));
+        assert_eq!(wanted.current(&s), targets(&["named", "old"]));
+        assert!(wanted.unlabelled(&s).is_empty());
+        // The old node drained and deleted, a new one joined.
+        s.nodes.remove("old");
+        s.nodes.insert("new".to_owned(), node(&[("group", "cvm")]));
+        assert_eq!(wanted.current(&s), targets(&["named", "new"]));
+        assert_eq!(
+            wanted.unlabelled(&s),
+            vec!["new"],
+            "absent named nodes are not labelled"
+        );
+        s.nodes.insert(
+            "new".to_owned(),
+            node(&[
+                ("group", "cvm"),
+                (INSTALL_LABEL, INSTALL_VALUE),
+                (RUNTIME_LABEL, RUNNING),
+            ]),
+        );
+        s.nodes
+            .insert("named".to_owned(), node(&[(RUNTIME_LABEL, RUNNING)]));
+        s.daemon_set = Some(rolled(1, 1, 2, 2, 2));
+        assert!(s.install_done(&wanted.current(&s)));
+        assert_eq!(s.ready(&wanted.current(&s)), vec!["named", "new"]);
     }
 
     #[test]

@@ -526,7 +526,11 @@ async fn install(
         state.ready_nodes = Attr::Known(running);
         return;
     }
-    match rollout::wait_until_running(&cluster, &namespace, INSTALL_DAEMON_SET, &targets, started)
+    let wanted = rollout::Targets {
+        named: desired.node_names().unwrap_or_default(),
+        selector: desired.selector_labels(),
+    };
+    match rollout::wait_until_running(&cluster, &namespace, INSTALL_DAEMON_SET, &wanted, started)
         .await
     {
         Ok(ready) => state.ready_nodes = Attr::Known(ready.into_iter().collect()),
