@@ -42,7 +42,7 @@ use serde_json::{Value, json};
 use crate::kube::{KubeApi, Taint};
 
 /// How often the double looks at the cluster; each step of a node's install takes one tick.
-const TICK: Duration = Duration::from_millis(300);
+pub const TICK: Duration = Duration::from_millis(300);
 
 /// A node annotated with this key fails its install; the value is the failing container's
 /// last message (as the script's last words would be).
@@ -69,6 +69,12 @@ pub struct InstallerDouble {
 impl InstallerDouble {
     /// Starts playing the installer script's effects against the cluster behind `api`.
     pub fn start(api: KubeApi) -> InstallerDouble {
+        Self::start_with_tick(api, TICK)
+    }
+
+    /// Like [`InstallerDouble::start`], with each step taking `tick` instead of [`TICK`] (a
+    /// slower installer, for the benchmark that shows the provider's wait does not poll).
+    pub fn start_with_tick(api: KubeApi, tick: Duration) -> InstallerDouble {
         let stop = Arc::new(AtomicBool::new(false));
         let journal: Journal = Arc::default();
         let thread = {
@@ -92,7 +98,7 @@ impl InstallerDouble {
                     if let Err(e) = double.tick() {
                         double.note(format!("error: {e}"));
                     }
-                    std::thread::sleep(TICK);
+                    std::thread::sleep(tick);
                 }
             })
         };

@@ -270,11 +270,22 @@ impl KubeCluster {
     /// Fails with [`Error::BinariesMissing`] (naming `scripts/kube-peers build`) when the
     /// binaries have not been built.
     pub fn start() -> Result<KubeCluster, Error> {
+        Self::start_with(false)
+    }
+
+    /// Like [`KubeCluster::start`], with the API server writing an audit log (one line per
+    /// request received, with its user agent) at [`KubeCluster::audit_log_path`]: for
+    /// benchmarks that count a client's requests.
+    pub fn start_audited() -> Result<KubeCluster, Error> {
+        Self::start_with(true)
+    }
+
+    fn start_with(audit: bool) -> Result<KubeCluster, Error> {
         // The start script picks free ports, which a test running in parallel may take before
         // etcd or the API server binds them: try again with new ports.
         let mut attempt = 1;
         loop {
-            match Self::start_once() {
+            match Self::start_once(audit) {
                 Err(Error::Script(e))
                     if attempt < 3 && e.to_string().contains("address already in use") =>
                 {
@@ -285,7 +296,7 @@ impl KubeCluster {
         }
     }
 
-    fn start_once() -> Result<KubeCluster, Error> {
+    fn start_once(audit: bool) -> Result<KubeCluster, Error> {
         let paths = binary_paths()?;
         let missing: Vec<String> = paths
             .iter()
@@ -315,6 +326,9 @@ impl KubeCluster {
             })?;
         let mut command = Command::new(script());
         command.arg("start").arg(dir.path());
+        if audit {
+            command.env("CVM_KUBE_AUDIT", "1");
+        }
         let started = crate::process::run(
             command,
             "scripts/kube-peers start",
@@ -354,6 +368,12 @@ impl KubeCluster {
         let ca = read(&cluster.dir.path().join("pki").join("ca.crt"))?;
         cluster.api.agent = agent_trusting(ca.as_bytes())?;
         Ok(cluster)
+    }
+
+    /// The API server's audit log (JSON lines), written when started by
+    /// [`KubeCluster::start_audited`].
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
     }
 
     /// Path of the admin kubeconfig (token auth, cluster CA embedded).
