@@ -533,6 +533,80 @@ fn pod_on(
 }
 
 #[test]
+fn a_new_installer_pod_is_waited_for_not_the_old_label() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        cvm_node(&cluster, "cvm-a")?;
+        cvm_node(&cluster, "cvm-b")?;
+        // Each step of the double's script takes a second: a wait that trusted the previous
+        // installer's sysbox-runtime=running would end as soon as the DaemonSet has rolled,
+        // seconds before the new script has finished on the last node.
+        let double = InstallerDouble::start_with_tick(cluster.api(), Duration::from_secs(1));
+        let wd = Workdir::new(tf)?;
+        wd.config(&config(&cluster, &sysbox("")))?;
+        wd.apply()?;
+        wd.config(&config(
+            &cluster,
+            &sysbox(
+                r#"installer_image = "registry.example.com/nestybox/sysbox-deploy-k8s:v0.7.1-0""#,
+            ),
+        ))?;
+        wd.apply()?;
+        let journal = double.journal();
+        let generation = cluster
+            .get("/apis/apps/v1/namespaces/kube-system/daemonsets/sysbox-deploy-k8s")?["metadata"]
+            ["generation"]
+            .as_i64()
+            .unwrap_or_default();
+        for node in ["cvm-a", "cvm-b"] {
+            let started = format!("{node}: installer pod started (generation {generation})");
+            let done = format!("{node}: taint sysbox-runtime removed");
+            let at = journal.iter().position(|line| *line == started);
+            assert!(
+                at.is_some_and(|at| journal[at..].contains(&done)),
+                "the apply returned before the new installer finished on {node}: {journal:#?}"
+            );
+        }
+        let state = wd.show()?;
+        assert_eq!(
+            state.resource("cvm_sysbox.main")?.get("ready_nodes")?,
+            json!(["cvm-a", "cvm-b"])
+        );
+        wd.assert_plan_empty()?;
+
+        // A node that lost sysbox-install=yes loses its installer pod; labelled again by the
+        // apply, it gets a new one, whose script runs again under the old running label.
+        cluster.label_node("cvm-b", "sysbox-install", None)?;
+        let limit = Instant::now() + Duration::from_secs(60);
+        while cluster
+            .pods("sysbox-install=yes")?
+            .iter()
+            .any(|p| p["spec"]["nodeName"] == "cvm-b")
+        {
+            assert!(Instant::now() < limit, "cvm-b's installer pod never went");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let before = double.journal().len();
+        wd.apply()?;
+        let journal = double.journal();
+        let since = &journal[before..];
+        let at = since
+            .iter()
+            .position(|line| line.starts_with("cvm-b: installer pod started"));
+        assert!(
+            at.is_some_and(
+                |at| since[at..].contains(&"cvm-b: taint sysbox-runtime removed".to_owned())
+            ),
+            "the apply returned before the new installer finished on cvm-b: {since:#?}"
+        );
+        wd.assert_plan_empty()?;
+        wd.destroy()?;
+        assert_eq!(sysbox_leftovers(&cluster)?, Vec::<String>::new());
+        Ok(())
+    });
+}
+
+#[test]
 fn a_target_nodes_taints_are_tolerated_and_a_taint_change_updates_the_daemon_set_in_place() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let cluster = KubeCluster::start()?;
@@ -544,16 +618,14 @@ fn a_target_nodes_taints_are_tolerated_and_a_taint_change_updates_the_daemon_set
         let wd = Workdir::new(tf)?;
         wd.config(&config(&cluster, &sysbox("")))?;
 
-        // Known at plan: the targets exist.
+        // Worked out at apply from the nodes' taints then, so that a taint added after the
+        // plan is tolerated too.
         let plan = wd.plan()?;
-        let planned = &plan.json()["resource_changes"][0]["change"]["after"]["tolerated_taints"];
+        let change = &plan.json()["resource_changes"][0]["change"];
         assert_eq!(
-            tolerated(planned),
-            [
-                "sysbox-runtime=not-running:NoSchedule",
-                "dedicated=cvm:NoSchedule"
-            ],
-            "{planned}"
+            change["after_unknown"]["tolerated_taints"],
+            json!(true),
+            "{change}"
         );
         wd.apply()?;
         assert_eq!(
@@ -579,19 +651,22 @@ fn a_target_nodes_taints_are_tolerated_and_a_taint_change_updates_the_daemon_set
         };
         let before = generation(&cluster)?;
 
-        // A taint added to a target node: the plan updates the tolerations in place.
+        // A taint added to a target node: the plan updates the tolerations in place, and its
+        // warning names the change.
         cluster.taint_node("cvm-b", &taint("gpu", "true", "NoExecute"))?;
         let plan = wd.plan()?;
         assert_eq!(plan.actions("cvm_sysbox.main")?, vec!["update"]);
-        let planned = &plan.json()["resource_changes"][0]["change"]["after"]["tolerated_taints"];
+        let change = &plan.json()["resource_changes"][0]["change"];
         assert_eq!(
-            tolerated(planned),
-            [
-                "sysbox-runtime=not-running:NoSchedule",
-                "dedicated=cvm:NoSchedule",
-                "gpu=true:NoExecute"
-            ],
-            "{planned}"
+            change["after_unknown"]["tolerated_taints"],
+            json!(true),
+            "{change}"
+        );
+        let shown = plan_text(&wd, &[])?;
+        assert!(
+            shown.contains("Installer Tolerations Change")
+                && shown.contains("is updated in place to tolerate gpu=true:NoExecute."),
+            "{shown}"
         );
         wd.apply()?;
         assert_eq!(
@@ -608,6 +683,11 @@ fn a_target_nodes_taints_are_tolerated_and_a_taint_change_updates_the_daemon_set
         // Removed again: the toleration goes too.
         cluster.untaint_node("cvm-b", "gpu")?;
         assert_eq!(wd.plan()?.actions("cvm_sysbox.main")?, vec!["update"]);
+        let shown = plan_text(&wd, &[])?;
+        assert!(
+            shown.contains("no longer to tolerate gpu=true:NoExecute."),
+            "{shown}"
+        );
         wd.apply()?;
         assert_eq!(
             stored_tolerations(&cluster, "sysbox-deploy-k8s")?,

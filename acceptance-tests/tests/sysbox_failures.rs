@@ -103,20 +103,38 @@ fn assert_kept_in_state(wd: &Workdir) -> Result<Value, acc::Error> {
 }
 
 #[test]
-fn a_taint_added_after_the_plan_is_named_with_the_node() {
+fn a_taint_added_after_the_plan_is_tolerated_and_a_node_joining_with_another_is_named() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let cluster = KubeCluster::start()?;
         cvm_node(&cluster, "cvm-a", 110)?;
-        cvm_node(&cluster, "cvm-b", 110)?;
-        // No installer double: the pod on cvm-a runs, but nothing plays its script, so the node
-        // never reports Sysbox running.
+        // No installer double: the pods run, but nothing plays their script, so no node ever
+        // reports Sysbox running.
         let wd = Workdir::new(tf)?;
         wd.config(&config(&cluster, &sysbox("20s")))?;
         plan_out(&wd, "tfplan")?;
-        // Between plan and apply the node is tainted: the planned DaemonSet does not tolerate it,
-        // so the DaemonSet controller makes no installer pod for it.
-        cluster.taint_node("cvm-b", &Taint::no_schedule("maintenance", "kernel"))?;
-        let (stderr, took) = apply_saved_plan_fails(&wd, "tfplan")?;
+        // Between plan and apply the node is tainted: the apply works the tolerations out from
+        // the nodes then, so the installer pod still runs there.
+        cluster.taint_node("cvm-a", &Taint::no_schedule("maintenance", "kernel"))?;
+        // Once the provider waits, a node joins the group with a taint the DaemonSet was not
+        // applied to tolerate: the provider labels it, the DaemonSet controller makes no pod.
+        let api = cluster.api();
+        let joiner =
+            std::thread::spawn(move || -> Result<(), acc::Error> {
+                wait_until("cvm-a's installer pod running", || {
+                    Ok(installer_pod(&api, "cvm-a")?
+                        .is_some_and(|p| p["status"]["phase"] == "Running"))
+                })?;
+                let options = NodeOptions {
+                    labels: [(ROLE.to_owned(), "cvm".to_owned())].into(),
+                    taints: vec![Taint::no_schedule("dedicated", "gpu")],
+                    ..NodeOptions::default()
+                };
+                api.create_node_with("cvm-b", &NodeInfo::ubuntu_22_04(), &options)?;
+                Ok(())
+            });
+        let failed = apply_saved_plan_fails(&wd, "tfplan");
+        joiner.join().expect("the joiner thread")?;
+        let (stderr, took) = failed?;
         assert!(
             took < Duration::from_secs(40),
             "the apply took {took:?} with timeouts.create = 20s"
@@ -128,7 +146,7 @@ fn a_taint_added_after_the_plan_is_named_with_the_node() {
         assert!(
             stderr.contains(
                 "cvm-b: no installer pod: the DaemonSet does not tolerate the node's taint \
-                 maintenance=kernel:NoSchedule"
+                 dedicated=gpu:NoSchedule"
             ),
             "{stderr}"
         );
@@ -143,6 +161,16 @@ fn a_taint_added_after_the_plan_is_named_with_the_node() {
         assert!(running.is_match(&stderr), "{stderr}");
         let ready = assert_kept_in_state(&wd)?;
         assert_eq!(ready, json!([]));
+        let state = wd.show()?;
+        let stored = state.resource("cvm_sysbox.main")?.get("tolerated_taints")?;
+        assert_eq!(
+            stored,
+            json!([
+                { "key": "sysbox-runtime", "value": "not-running", "effect": "NoSchedule" },
+                { "key": "maintenance", "value": "kernel", "effect": "NoSchedule" },
+            ]),
+            "the taint added after the plan is tolerated, the joiner's is not"
+        );
         Ok(())
     });
 }

@@ -16,13 +16,13 @@
 //! Everything here is pure: the caller lists the objects and fetches the
 //! log tails.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Node, Pod, Taint, Toleration};
 
-use super::installer::{INSTALL_LABEL, INSTALL_VALUE, RUNNING, RUNTIME_LABEL};
+use super::installer::{INSTALL_LABEL, INSTALL_VALUE, RUNNING, RUNTIME_LABEL, is_installer_taint};
 
 /// Tolerations the DaemonSet controller adds to every pod of a DaemonSet
 /// that does not use the host network (the installer does not), as
@@ -173,10 +173,15 @@ pub struct Observed<'a> {
     pub events: &'a [Event],
     /// Log tails by pod name, for the pods the caller asked about.
     pub logs: &'a BTreeMap<String, LogTail>,
+    /// Nodes whose `sysbox-runtime=running` label is from before the
+    /// DaemonSet's current pod template: not ready yet.
+    pub stale: &'a BTreeSet<String>,
 }
 
 /// No log tails.
 static NO_LOGS: BTreeMap<String, LogTail> = BTreeMap::new();
+/// No stale labels.
+static NO_NODES: BTreeSet<String> = BTreeSet::new();
 
 impl Default for Observed<'_> {
     fn default() -> Self {
@@ -186,6 +191,7 @@ impl Default for Observed<'_> {
             pods: &[],
             events: &[],
             logs: &NO_LOGS,
+            stale: &NO_NODES,
         }
     }
 }
@@ -417,7 +423,9 @@ pub fn diagnose<'t>(
         let node = nodes.get(target.as_str()).copied();
         let labels = node.and_then(|n| n.metadata.labels.as_ref());
         let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
-        if label(RUNTIME_LABEL) == Some(RUNNING) {
+        let installing = node.is_some_and(|n| node_taints(n).iter().any(is_installer_taint));
+        if label(RUNTIME_LABEL) == Some(RUNNING) && !installing && !observed.stale.contains(target)
+        {
             continue;
         }
         let pod = pod_for(observed.pods, target);
@@ -613,10 +621,14 @@ impl fmt::Display for Sentence<'_> {
                 "installer pod {pod} runs, but the node reports {}. The installer is still at \
                  work or stuck: see the pod's log (`kubectl -n {ns} logs {pod}`), or raise \
                  timeouts.create.",
-                label.as_deref().map_or_else(
-                    || format!("no {RUNTIME_LABEL} label yet"),
-                    |v| format!("{RUNTIME_LABEL}={v}")
-                )
+                match label.as_deref() {
+                    None => format!("no {RUNTIME_LABEL} label yet"),
+                    Some(RUNNING) => format!(
+                        "{RUNTIME_LABEL}={RUNNING} from before (not yet what this installer \
+                         reports)"
+                    ),
+                    Some(v) => format!("{RUNTIME_LABEL}={v}"),
+                }
             )?,
         }
         match &this.log {

@@ -35,7 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, ServiceAccount, Toleration};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, ServiceAccount, Taint, Toleration};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,15 @@ pub const REMOVING: &str = "removing";
 /// Value of the taint (key [`RUNTIME_LABEL`]) the installer puts on its node
 /// while Sysbox is not running there.
 const NOT_RUNNING: &str = "not-running";
+/// The taint the installer's script puts on a node while it works, as
+/// `key=value:Effect`.
+pub const INSTALLER_TAINT: &str = "sysbox-runtime=not-running:NoSchedule";
+
+/// Whether a node's taint is the one the installer's script sets while it
+/// works (`sysbox-runtime=not-running`, whatever its effect).
+pub fn is_installer_taint(taint: &Taint) -> bool {
+    taint.key == RUNTIME_LABEL && taint.value.as_deref() == Some(NOT_RUNNING)
+}
 
 /// The ServiceAccount both DaemonSets run as.
 pub const SERVICE_ACCOUNT: &str = "sysbox-label-node";

@@ -2,12 +2,23 @@
 //! installer's DaemonSet, until every target node reports
 //! `sysbox-runtime=running` (install) or no node does any more (uninstall).
 //!
-//! The installer reports only through node labels, and its pod keeps
-//! running after it finishes, so the DaemonSet's status alone cannot say
-//! "done". After an image change the old `running` label is still there
-//! until the new pod starts, so an install also waits for the DaemonSet's
-//! rollout (every scheduled pod updated and available) before it trusts the
-//! labels.
+//! The installer reports only through node labels and its own taint
+//! (`sysbox-runtime=not-running`, there while its script works), and its
+//! pod keeps running after it finishes, so the DaemonSet's status alone
+//! cannot say "done". A node is ready when it is labelled
+//! `sysbox-runtime=running` without that taint, and the DaemonSet has
+//! rolled out (every scheduled pod updated and available).
+//!
+//! When an apply changes the installer's pod template (a new image, new
+//! tolerations) or creates the DaemonSet, every installer pod is new and
+//! runs the script again, but a node keeps its old `running` label until
+//! the script starts there. The wait therefore starts from the nodes as
+//! listed before the DaemonSet was applied ([`Baseline`]) and watches from
+//! that listing's resource version, so it sees every change the new pods
+//! make; a node labelled `running` back then counts only once the watch has
+//! seen the script start on it (its taint, or another label). The same goes
+//! for a node that had lost `sysbox-install=yes` (drift) and gets a new pod
+//! when the apply labels it again.
 //!
 //! A wait for nodes chosen by a selector follows the selector while it
 //! waits: a node deleted (drained and replaced) stops being waited for, and
@@ -29,7 +40,10 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, Node, Pod};
 
 use super::diagnosis::{self, LogTail, Observed};
-use super::installer::{INSTALL_LABEL, INSTALL_VALUE, REMOVING, RUNNING, RUNTIME_LABEL};
+use super::installer::{
+    INSTALL_LABEL, INSTALL_VALUE, INSTALLER_TAINT, REMOVING, RUNNING, RUNTIME_LABEL,
+    is_installer_taint,
+};
 use crate::kube::cluster::{describe, is_transient, refusal};
 use crate::kube::{Cluster, KubeError};
 
@@ -49,6 +63,12 @@ pub enum RolloutError {
 pub struct Snapshot {
     /// Every node's labels, by node name.
     pub nodes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Nodes carrying the installer's own taint: its script is at work.
+    pub tainted: BTreeSet<String>,
+    /// Nodes whose `running` label is from before the DaemonSet's current
+    /// pod template, where the watch has not yet seen the new pod's script
+    /// start.
+    pub stale: BTreeSet<String>,
     /// The DaemonSet being watched, if it exists.
     pub daemon_set: Option<DaemonSet>,
 }
@@ -59,11 +79,40 @@ impl Snapshot {
         self.nodes.get(node)?.get(RUNTIME_LABEL).map(String::as_str)
     }
 
+    /// Records a node as listed or watched. Its script has started when it
+    /// carries the installer's taint or a label other than `running`.
+    fn set_node(&mut self, node: &Node) {
+        let (name, labels) = labels_of(node);
+        let tainted = has_installer_taint(node);
+        if tainted || labels.get(RUNTIME_LABEL).map(String::as_str) != Some(RUNNING) {
+            self.stale.remove(&name);
+        }
+        if tainted {
+            self.tainted.insert(name.clone());
+        } else {
+            self.tainted.remove(&name);
+        }
+        self.nodes.insert(name, labels);
+    }
+
+    fn remove_node(&mut self, name: &str) {
+        self.nodes.remove(name);
+        self.tainted.remove(name);
+        self.stale.remove(name);
+    }
+
+    /// Whether Sysbox runs on the node from the current installer.
+    fn is_ready(&self, node: &str) -> bool {
+        self.runtime_label(node) == Some(RUNNING)
+            && !self.tainted.contains(node)
+            && !self.stale.contains(node)
+    }
+
     /// Target nodes on which Sysbox runs, in name order.
     pub fn ready(&self, targets: &BTreeSet<String>) -> Vec<String> {
         targets
             .iter()
-            .filter(|n| self.runtime_label(n) == Some(RUNNING))
+            .filter(|n| self.is_ready(n))
             .cloned()
             .collect()
     }
@@ -99,10 +148,17 @@ impl Snapshot {
     fn describe_pending(&self, targets: &BTreeSet<String>) -> Vec<String> {
         targets
             .iter()
-            .filter(|n| self.runtime_label(n) != Some(RUNNING))
+            .filter(|n| !self.is_ready(n))
             .map(
                 |n| match (self.nodes.contains_key(n), self.runtime_label(n)) {
                     (false, _) => format!("{n} (no such node)"),
+                    (true, Some(RUNNING)) if self.stale.contains(n) => format!(
+                        "{n} ({RUNTIME_LABEL}={RUNNING} from the previous installer; the \
+                         current one has not started there)"
+                    ),
+                    (true, Some(RUNNING)) => {
+                        format!("{n} ({RUNTIME_LABEL}={RUNNING}, still tainted {INSTALLER_TAINT})")
+                    }
                     (true, Some(value)) => format!("{n} ({RUNTIME_LABEL}={value})"),
                     (true, None) => format!("{n} (no {RUNTIME_LABEL} label)"),
                 },
@@ -161,6 +217,57 @@ enum Step {
     Label(Vec<String>),
 }
 
+/// The nodes as listed before an install applied the DaemonSet, and the
+/// listing's resource version: the wait watches from there.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    nodes: Vec<Node>,
+    resource_version: String,
+}
+
+impl Baseline {
+    /// Lists every node.
+    pub async fn capture(cluster: &Cluster) -> Result<Self, KubeError> {
+        let api = cluster.all::<Node>();
+        let all = ListParams::default();
+        let listed = cluster.retry("listing nodes", || api.list(&all)).await?;
+        Ok(Self {
+            resource_version: listed.metadata.resource_version.unwrap_or_default(),
+            nodes: listed.items,
+        })
+    }
+}
+
+/// Where an install's wait starts.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// The nodes before the DaemonSet was applied.
+    pub baseline: Baseline,
+    /// Nodes the apply has labelled `sysbox-install=yes` since.
+    pub labelled: BTreeSet<String>,
+    /// Whether the apply created the DaemonSet or changed its pod template:
+    /// then no installer pod is from before, and neither is Sysbox as
+    /// reported by a `running` label in the baseline. A node the baseline
+    /// shows without `sysbox-install=yes` gets a new pod either way.
+    pub pods_replaced: bool,
+}
+
+/// Whether the DaemonSet as an apply returned it has a generation its
+/// controller has not acted on: the apply created it or changed its spec.
+/// Every field of the spec the provider sets outside the pod template is
+/// fixed, so a new generation is a new pod template, and new pods.
+pub fn pods_replaced(applied: &DaemonSet) -> bool {
+    let observed = applied.status.as_ref().and_then(|s| s.observed_generation);
+    observed.is_none() || observed != applied.metadata.generation
+}
+
+fn has_installer_taint(node: &Node) -> bool {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|taints| taints.iter().any(is_installer_taint))
+}
+
 fn labels_of(node: &Node) -> (String, BTreeMap<String, String>) {
     (
         node.metadata.name.clone().unwrap_or_default(),
@@ -177,37 +284,87 @@ enum Event {
 /// Lists the nodes and the DaemonSet, then watches both until `step` says
 /// done or `until` passes. Logs each change of a node's `sysbox-runtime`
 /// label. Returns the last snapshot either way.
+///
+/// With a [`Start`], the nodes are not listed first: the watch begins at
+/// the baseline's resource version. A watch the server closes is resumed
+/// from the last version seen, so no change is missed; only a watch that
+/// breaks (an error, a version too old) lists again, and then the labels
+/// of nodes still stale are trusted, with a warning.
 async fn watch_until(
     cluster: &Cluster,
     namespace: &str,
     daemon_set: &str,
     until: Instant,
     step: &(dyn Fn(&Snapshot) -> Step + Sync),
+    start: Option<Start>,
 ) -> Result<(Snapshot, bool), KubeError> {
-    // Nodes labelled here, so that one is not patched again before the
-    // watch shows its new label.
-    let mut labelled = BTreeSet::new();
     let nodes_api = cluster.all::<Node>();
     let ds_api = cluster.namespaced::<DaemonSet>(namespace);
     let ds_fields = format!("metadata.name={daemon_set}");
     let all_nodes = ListParams::default();
     let ds_by_name = ListParams::default().fields(&ds_fields);
     let mut snapshot = Snapshot::default();
+    // Nodes labelled here (or by the apply), so that one is not patched
+    // again before the watch shows its new label.
+    let mut labelled = BTreeSet::new();
+    let mut node_version = String::new();
+    let mut list_nodes = true;
+    if let Some(start) = start {
+        for node in &start.baseline.nodes {
+            snapshot.set_node(node);
+        }
+        // Nodes that get a new installer pod: every one when the pods
+        // are replaced, else those the apply selects for the DaemonSet.
+        snapshot.stale = snapshot
+            .nodes
+            .iter()
+            .filter(|(_, labels)| labels.get(RUNTIME_LABEL).map(String::as_str) == Some(RUNNING))
+            .filter(|(_, labels)| {
+                start.pods_replaced
+                    || labels.get(INSTALL_LABEL).map(String::as_str) != Some(INSTALL_VALUE)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        node_version = start.baseline.resource_version;
+        labelled = start.labelled;
+        list_nodes = false;
+    }
+    let mut ds_version = String::new();
+    let mut list_daemon_set = true;
     loop {
-        let listed = cluster
-            .retry("listing nodes", || nodes_api.list(&all_nodes))
-            .await?;
-        let node_version = listed.metadata.resource_version.clone().unwrap_or_default();
         let before = snapshot.clone();
-        snapshot.nodes = listed.items.iter().map(labels_of).collect();
-        let action = format!("reading DaemonSet {namespace}/{daemon_set}");
-        let ds_list = cluster.retry(&action, || ds_api.list(&ds_by_name)).await?;
-        let ds_version = ds_list
-            .metadata
-            .resource_version
-            .clone()
-            .unwrap_or_default();
-        snapshot.daemon_set = ds_list.items.into_iter().next();
+        if list_nodes {
+            let listed = cluster
+                .retry("listing nodes", || nodes_api.list(&all_nodes))
+                .await?;
+            node_version = listed.metadata.resource_version.clone().unwrap_or_default();
+            let stale = std::mem::take(&mut snapshot.stale);
+            snapshot.nodes.clear();
+            snapshot.tainted.clear();
+            snapshot.stale = stale;
+            for node in &listed.items {
+                snapshot.set_node(node);
+            }
+            snapshot.stale.retain(|n| snapshot.nodes.contains_key(n));
+            if !snapshot.stale.is_empty() {
+                tracing::warn!(
+                    nodes = ?snapshot.stale,
+                    "the node watch broke, so changes may have been missed; trusting the \
+                     {RUNTIME_LABEL}={RUNNING} label of nodes not yet seen reinstalling"
+                );
+                snapshot.stale.clear();
+            }
+        }
+        if list_daemon_set {
+            let action = format!("reading DaemonSet {namespace}/{daemon_set}");
+            let ds_list = cluster.retry(&action, || ds_api.list(&ds_by_name)).await?;
+            ds_version = ds_list
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default();
+            snapshot.daemon_set = ds_list.items.into_iter().next();
+        }
         log_changes(&before, &snapshot);
         if take_step(cluster, step, &snapshot, &mut labelled).await? {
             return Ok((snapshot, true));
@@ -218,7 +375,7 @@ async fn watch_until(
             return Ok((snapshot, false));
         }
         // The server ends a watch after its timeout; shorter than the
-        // deadline so that the loop re-lists and checks again.
+        // deadline so that the loop checks the time again.
         let seconds = remaining.as_secs().clamp(1, 290) as u32;
         let node_watch = nodes_api
             .watch(&WatchParams::default().timeout(seconds), &node_version)
@@ -232,8 +389,16 @@ async fn watch_until(
         let (node_stream, ds_stream) = match (node_watch, ds_watch) {
             (Ok(n), Ok(d)) => (n, d),
             (Err(e), _) | (_, Err(e)) if is_transient(&e) => {
-                tracing::warn!(error = %crate::kube::cluster::describe(&e), "watch failed; listing again");
+                tracing::warn!(error = %describe(&e), "watch failed; listing again");
                 cluster_pause(cluster).await?;
+                (list_nodes, list_daemon_set) = (true, true);
+                continue;
+            }
+            // The version to watch from is too old: list again.
+            (Err(::kube::Error::Api(status)), _) | (_, Err(::kube::Error::Api(status)))
+                if status.code == 410 =>
+            {
+                (list_nodes, list_daemon_set) = (true, true);
                 continue;
             }
             (Err(e), _) | (_, Err(e)) => return Err(refusal("watching nodes", &e)),
@@ -242,6 +407,8 @@ async fn watch_until(
             node_stream.map_ok(|e| Event::Node(Box::new(e))).boxed(),
             ds_stream.map_ok(|e| Event::DaemonSet(Box::new(e))).boxed(),
         );
+        // Until a watch breaks, the next round resumes where this one ends.
+        (list_nodes, list_daemon_set) = (false, false);
         loop {
             let next = tokio::select! {
                 () = cluster.cancellation().cancelled() => {
@@ -254,28 +421,45 @@ async fn watch_until(
             };
             let before = snapshot.clone();
             match next {
-                // The server closed the watch (its timeout) or it broke:
-                // list again, which retries while the server is away.
-                None | Some(Err(_)) => break,
+                // The server closed the watches (their timeout): watch
+                // again from the versions seen.
+                None => break,
+                // A watch broke: list again, which retries while the
+                // server is away.
+                Some(Err(_)) => {
+                    (list_nodes, list_daemon_set) = (true, true);
+                    break;
+                }
                 Some(Ok(Event::Node(event))) => match *event {
                     WatchEvent::Added(node) | WatchEvent::Modified(node) => {
-                        let (name, labels) = labels_of(&node);
-                        snapshot.nodes.insert(name, labels);
+                        node_version = node.metadata.resource_version.clone().unwrap_or_default();
+                        snapshot.set_node(&node);
                     }
                     WatchEvent::Deleted(node) => {
-                        snapshot.nodes.remove(&labels_of(&node).0);
+                        node_version = node.metadata.resource_version.clone().unwrap_or_default();
+                        snapshot.remove_node(&labels_of(&node).0);
                     }
-                    WatchEvent::Bookmark(_) => {}
+                    WatchEvent::Bookmark(mark) => node_version = mark.metadata.resource_version,
                     // Typically 410 Gone: the resource version is too old.
-                    WatchEvent::Error(_) => break,
+                    WatchEvent::Error(_) => {
+                        list_nodes = true;
+                        break;
+                    }
                 },
                 Some(Ok(Event::DaemonSet(event))) => match *event {
                     WatchEvent::Added(ds) | WatchEvent::Modified(ds) => {
+                        ds_version = ds.metadata.resource_version.clone().unwrap_or_default();
                         snapshot.daemon_set = Some(ds);
                     }
-                    WatchEvent::Deleted(_) => snapshot.daemon_set = None,
-                    WatchEvent::Bookmark(_) => {}
-                    WatchEvent::Error(_) => break,
+                    WatchEvent::Deleted(ds) => {
+                        ds_version = ds.metadata.resource_version.clone().unwrap_or_default();
+                        snapshot.daemon_set = None;
+                    }
+                    WatchEvent::Bookmark(mark) => ds_version = mark.metadata.resource_version,
+                    WatchEvent::Error(_) => {
+                        list_daemon_set = true;
+                        break;
+                    }
                 },
             }
             log_changes(&before, &snapshot);
@@ -395,8 +579,15 @@ pub async fn wait_for_nodes(
             Step::Wait
         }
     };
-    let (snapshot, finished) =
-        watch_until(cluster, namespace, daemon_set, cluster.deadline(), &done).await?;
+    let (snapshot, finished) = watch_until(
+        cluster,
+        namespace,
+        daemon_set,
+        cluster.deadline(),
+        &done,
+        None,
+    )
+    .await?;
     let found = matching(&snapshot);
     if finished {
         return Ok(found);
@@ -440,6 +631,7 @@ pub async fn wait_until_running(
     daemon_set: &str,
     targets: &Targets,
     started: Instant,
+    start: Start,
 ) -> Result<Vec<String>, RolloutError> {
     let step = |s: &Snapshot| {
         let current = targets.current(s);
@@ -453,7 +645,8 @@ pub async fn wait_until_running(
     };
     let total = cluster.deadline().saturating_duration_since(started);
     let until = cluster.deadline() - (total / 10).min(DIAGNOSIS_RESERVE);
-    let (snapshot, finished) = watch_until(cluster, namespace, daemon_set, until, &step).await?;
+    let (snapshot, finished) =
+        watch_until(cluster, namespace, daemon_set, until, &step, Some(start)).await?;
     let current = targets.current(&snapshot);
     if finished {
         return Ok(snapshot.ready(&current));
@@ -526,6 +719,7 @@ async fn explain(
         daemon_set: snapshot.daemon_set.as_ref(),
         pods: &pods,
         events: &events,
+        stale: &snapshot.stale,
         ..Observed::default()
     };
     let first = diagnosis::diagnose(targets, &observed, namespace);
@@ -590,8 +784,15 @@ pub async fn wait_until_removed(
             Step::Wait
         }
     };
-    let (snapshot, finished) =
-        watch_until(cluster, namespace, daemon_set, cluster.deadline(), &done).await?;
+    let (snapshot, finished) = watch_until(
+        cluster,
+        namespace,
+        daemon_set,
+        cluster.deadline(),
+        &done,
+        None,
+    )
+    .await?;
     if finished {
         return Ok(());
     }
@@ -631,7 +832,7 @@ mod tests {
                     ((*n).to_owned(), labels)
                 })
                 .collect(),
-            daemon_set: None,
+            ..Snapshot::default()
         }
     }
 
@@ -748,6 +949,65 @@ mod tests {
         s.daemon_set = Some(rolled(1, 1, 2, 2, 2));
         assert!(s.install_done(&wanted.current(&s)));
         assert_eq!(s.ready(&wanted.current(&s)), vec!["named", "new"]);
+    }
+
+    fn node(name: &str, runtime: Option<&str>, tainted: bool) -> Node {
+        let mut node = Node::default();
+        node.metadata.name = Some(name.to_owned());
+        node.metadata.labels =
+            runtime.map(|v| BTreeMap::from([(RUNTIME_LABEL.to_owned(), v.to_owned())]));
+        if tainted {
+            node.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+                taints: Some(vec![k8s_openapi::api::core::v1::Taint {
+                    key: RUNTIME_LABEL.to_owned(),
+                    value: Some("not-running".to_owned()),
+                    effect: "NoSchedule".to_owned(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            });
+        }
+        node
+    }
+
+    #[test]
+    fn a_label_from_the_previous_installer_counts_once_the_new_one_has_run() {
+        let mut s = Snapshot::default();
+        s.set_node(&node("a", Some(RUNNING), false));
+        s.stale.insert("a".to_owned());
+        s.daemon_set = Some(rolled(2, 2, 1, 1, 1));
+        let a = targets(&["a"]);
+        assert!(!s.install_done(&a), "the label is from before");
+        assert_eq!(
+            s.describe_pending(&a),
+            vec![
+                "a (sysbox-runtime=running from the previous installer; the current one has not \
+                 started there)"
+            ]
+        );
+        // The new pod's script taints the node first.
+        s.set_node(&node("a", Some(RUNNING), true));
+        assert!(s.stale.is_empty());
+        assert!(!s.install_done(&a), "still tainted");
+        s.set_node(&node("a", Some("installing"), true));
+        s.set_node(&node("a", Some(RUNNING), false));
+        assert!(s.install_done(&a));
+        // A label other than running also shows the script has started.
+        s.stale.insert("a".to_owned());
+        s.set_node(&node("a", None, false));
+        assert!(s.stale.is_empty());
+        s.stale.insert("a".to_owned());
+        s.remove_node("a");
+        assert!(s.stale.is_empty() && s.tainted.is_empty());
+    }
+
+    #[test]
+    fn a_new_generation_the_controller_has_not_seen_replaces_the_pods() {
+        let mut created = DaemonSet::default();
+        created.metadata.generation = Some(1);
+        assert!(pods_replaced(&created), "created: no status yet");
+        assert!(pods_replaced(&rolled(3, 2, 2, 2, 2)), "a new template");
+        assert!(!pods_replaced(&rolled(2, 2, 2, 2, 2)), "applied unchanged");
     }
 
     #[test]

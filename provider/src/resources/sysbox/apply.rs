@@ -37,7 +37,7 @@ async fn apply_objects(
     cluster: &Cluster,
     objects: &InstallerObjects,
     namespace: &str,
-) -> (Vec<String>, Result<(), KubeError>) {
+) -> (Vec<String>, Result<bool, KubeError>) {
     let names = object_names(namespace);
     let mut applied = Vec::new();
     macro_rules! step {
@@ -60,13 +60,19 @@ async fn apply_objects(
         &objects.config_map,
         3
     );
-    step!(
-        cluster.namespaced::<DaemonSet>(namespace),
-        &objects.daemon_set,
-        4
-    );
+    let daemon_sets = cluster.namespaced::<DaemonSet>(namespace);
+    let pods_replaced = match cluster
+        .apply(&daemon_sets, &objects.daemon_set, FIELD_MANAGER)
+        .await
+    {
+        Ok(daemon_set) => {
+            applied.push(names[4].clone());
+            rollout::pods_replaced(&daemon_set)
+        }
+        Err(e) => return (applied, Err(e)),
+    };
     step!(cluster.all::<RuntimeClass>(), &objects.runtime_class, 5);
-    (applied, Ok(()))
+    (applied, Ok(pods_replaced))
 }
 
 /// Which installer objects exist as the provider applies them, and the
@@ -392,9 +398,9 @@ pub(super) async fn delete(
 /// Applies the objects, labels the targets and waits: the shared body of
 /// create and update. Fills `state` with what exists, even on error.
 ///
-/// The install DaemonSet tolerates what the plan says (`tolerated_taints`);
-/// when the plan could not know (inputs unknown, or nodes still to join for
-/// `min_ready_nodes`), what the target nodes have once they are found.
+/// The install DaemonSet tolerates what the plan says (`tolerated_taints`)
+/// when the plan knows it; otherwise (see the plan) what the target nodes
+/// carry now, or once they have joined for `min_ready_nodes`.
 async fn install(
     ctx: &Ctx<ProviderData>,
     desired: &SysboxModel,
@@ -440,6 +446,15 @@ async fn install(
     let mut tolerated = planned.clone().unwrap_or_else(|| tolerated_taints(&found));
     let image = desired.image();
     let objects = InstallerObjects::new(&namespace, &image, &tolerated);
+    // The wait watches the nodes from here, to see the new installer pods'
+    // every change to them.
+    let baseline = match rollout::Baseline::capture(&cluster).await {
+        Ok(baseline) => baseline,
+        Err(e) => {
+            diagnostics.push(e.to_diagnostic(None));
+            return;
+        }
+    };
     let (applied, result) = apply_objects(&cluster, &objects, &namespace).await;
     let mut present = state.installed_objects.known().cloned().unwrap_or_default();
     for name in applied {
@@ -454,10 +469,13 @@ async fn install(
     if daemon_set_applied {
         state.tolerated_taints = Attr::Known(tolerated.clone());
     }
-    if let Err(e) = result {
-        diagnostics.push(e.to_diagnostic(None));
-        return;
-    }
+    let mut pods_replaced = match result {
+        Ok(replaced) => replaced,
+        Err(e) => {
+            diagnostics.push(e.to_diagnostic(None));
+            return;
+        }
+    };
 
     let wanted = desired.nodes_to_wait_for();
     if let (count @ 1.., Some(selector)) = (wanted, desired.selector_labels()) {
@@ -492,9 +510,12 @@ async fn install(
             let daemon_set =
                 installer::InstallerObjects::new(&namespace, &image, &tolerated).daemon_set;
             let api = cluster.namespaced::<DaemonSet>(&namespace);
-            if let Err(e) = cluster.apply(&api, &daemon_set, FIELD_MANAGER).await {
-                diagnostics.push(e.to_diagnostic(None));
-                return;
+            match cluster.apply(&api, &daemon_set, FIELD_MANAGER).await {
+                Ok(applied) => pods_replaced |= rollout::pods_replaced(&applied),
+                Err(e) => {
+                    diagnostics.push(e.to_diagnostic(None));
+                    return;
+                }
             }
             state.tolerated_taints = Attr::Known(tolerated.clone());
         }
@@ -530,8 +551,20 @@ async fn install(
         named: desired.node_names().unwrap_or_default(),
         selector: desired.selector_labels(),
     };
-    match rollout::wait_until_running(&cluster, &namespace, INSTALL_DAEMON_SET, &wanted, started)
-        .await
+    let start = rollout::Start {
+        baseline,
+        labelled: names(&current),
+        pods_replaced,
+    };
+    match rollout::wait_until_running(
+        &cluster,
+        &namespace,
+        INSTALL_DAEMON_SET,
+        &wanted,
+        started,
+        start,
+    )
+    .await
     {
         Ok(ready) => state.ready_nodes = Attr::Known(ready.into_iter().collect()),
         Err(e) => {
@@ -544,7 +577,8 @@ async fn install(
 }
 
 /// Logs the target nodes' taints the installer does not tolerate (taints
-/// added since the plan): their installer pods will not be scheduled.
+/// added since this apply read the nodes): their installer pods will not be
+/// scheduled.
 fn log_untolerated(nodes: &[k8s_openapi::api::core::v1::Node], tolerated: &[ToleratedTaint]) {
     for node in nodes {
         let needed = tolerated_taints(std::slice::from_ref(node));
@@ -556,8 +590,9 @@ fn log_untolerated(nodes: &[k8s_openapi::api::core::v1::Node], tolerated: &[Tole
         if !missing.is_empty() {
             tracing::warn!(
                 node = node.metadata.name.as_deref().unwrap_or_default(),
-                "node has taint(s) {} that the installer does not tolerate (added after the plan); \
-                 its installer pod cannot be scheduled until the next plan and apply",
+                "node has taint(s) {} that the installer does not tolerate (added since this apply \
+                 read the nodes); its installer pod cannot be scheduled until the next plan and \
+                 apply",
                 missing.join(", ")
             );
         }

@@ -19,7 +19,7 @@ use crate::data_sources::cluster_check::{image_tag, namespace_verdict, node_fact
 use crate::kube::{Cluster, KubeError};
 use crate::provider::ProviderData;
 use crate::sysbox::compatibility::{Severity, SysboxRelease, check_node};
-use crate::sysbox::installer::{RUNTIME_CLASS, tolerated_taints};
+use crate::sysbox::installer::{RUNTIME_CLASS, ToleratedTaint, tolerated_taints};
 
 /// The plan of a create or update: computed values known now, the checks
 /// of the cluster, and the workspaces the change would end.
@@ -77,7 +77,6 @@ pub(super) async fn modify_plan(
         return;
     }
     let plan = &mut response.plan;
-    plan.tolerated_taints = planned_tolerations(plan, &targets);
     // Nodes that should run Sysbox but do not (a label lost, a new
     // node matching the selector) are drift: plan an update.
     let mut expected = names(&targets);
@@ -89,6 +88,9 @@ pub(super) async fn modify_plan(
     if plan.waits() && !in_sync {
         plan.ready_nodes = Attr::Unknown;
     }
+    let found = planned_tolerations(plan, &targets);
+    plan.tolerated_taints =
+        settled_tolerations(request.prior, plan, found, &mut response.diagnostics);
 
     if let Some(prior) = request.prior {
         let allowed = plan.allows_disrupting_workspaces();
@@ -107,10 +109,7 @@ pub(super) async fn modify_plan(
 /// What the installer is to tolerate: known when every target node is,
 /// unknown while `min_ready_nodes` still waits for some to join (the
 /// apply computes it once they have).
-fn planned_tolerations(
-    plan: &SysboxModel,
-    targets: &[Node],
-) -> Attr<Vec<crate::sysbox::installer::ToleratedTaint>> {
+fn planned_tolerations(plan: &SysboxModel, targets: &[Node]) -> Attr<Vec<ToleratedTaint>> {
     let joined = match plan.selector_labels() {
         Some(selector) => targets
             .iter()
@@ -125,6 +124,64 @@ fn planned_tolerations(
         Attr::Unknown
     } else {
         Attr::Known(tolerated_taints(targets))
+    }
+}
+
+/// What the plan says of `tolerated_taints`, from what the target nodes
+/// need now (`found`): the prior value when it is the same and nothing else
+/// changes, otherwise unknown, worked out again at apply from the nodes'
+/// taints then. A planned value must not change between the plan and the
+/// apply, and a taint may (a saved plan applied later): computed at apply,
+/// a taint added meanwhile is tolerated. A change from the prior value is
+/// named in a warning, since the plan cannot show it.
+fn settled_tolerations(
+    prior: Option<&SysboxModel>,
+    plan: &SysboxModel,
+    found: Attr<Vec<ToleratedTaint>>,
+    diagnostics: &mut Diagnostics,
+) -> Attr<Vec<ToleratedTaint>> {
+    let Some(prior) = prior else {
+        return Attr::Unknown;
+    };
+    let (Attr::Known(found), Attr::Known(before)) = (&found, &prior.tolerated_taints) else {
+        return Attr::Unknown;
+    };
+    if found != before {
+        let added: Vec<String> = found
+            .iter()
+            .filter(|t| !before.contains(t))
+            .map(ToString::to_string)
+            .collect();
+        let dropped: Vec<String> = before
+            .iter()
+            .filter(|t| !found.contains(t))
+            .map(ToString::to_string)
+            .collect();
+        let mut changes = Vec::new();
+        if !added.is_empty() {
+            changes.push(format!("to tolerate {}", added.join(", ")));
+        }
+        if !dropped.is_empty() {
+            changes.push(format!("no longer to tolerate {}", dropped.join(", ")));
+        }
+        diagnostics.attribute_warning(
+            AttributePath::attr("tolerated_taints"),
+            "Installer Tolerations Change",
+            format!(
+                "The target nodes' taints have changed since the last apply: the installer's \
+                 DaemonSet is updated in place {}. tolerated_taints is worked out again at \
+                 apply from the target nodes' taints then.",
+                changes.join(" and ")
+            ),
+        );
+        return Attr::Unknown;
+    }
+    let mut unchanged = plan.clone();
+    unchanged.tolerated_taints = prior.tolerated_taints.clone();
+    if unchanged == *prior {
+        prior.tolerated_taints.clone()
+    } else {
+        Attr::Unknown
     }
 }
 

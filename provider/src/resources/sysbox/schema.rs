@@ -122,8 +122,10 @@ pub(super) fn schema() -> Schema {
                 "The taints the installer and cleanup pods tolerate (`operator: Equal`): the \
                  installer's own `sysbox-runtime=not-running:NoSchedule`, then each `NoSchedule` \
                  and `NoExecute` taint of the target nodes not set by Kubernetes itself. `value` \
-                 is empty for a taint without one. Known at plan when the target nodes are; a \
-                 target node's taint change shows as an in-place update.",
+                 is empty for a taint without one. Known at plan only while it and everything \
+                 else stay as they are; otherwise worked out at apply from the target nodes' \
+                 taints then, so that a taint added after the plan is tolerated too. A target \
+                 node's taint change is an in-place update, its plan warning names the change.",
             ),
         )
         .block(Timeouts::block(&[
