@@ -1,12 +1,13 @@
-//! The local stack `examples/complete` runs against: moto (EKS, EC2, SSM), a real
-//! kube-apiserver, the Coder v1 emulator, the Sysbox installer double, and the **node joiner**.
+//! The local stack `examples/complete` runs against: moto (EKS, EC2, SSM), the test Kubernetes
+//! cluster ([`KubeCluster`]), the Coder v1 emulator, the Sysbox installer double, and the
+//! **node joiner**.
 //!
 //! moto creates node groups but no EC2 instances, and nothing would register them with the
 //! Kubernetes API. The node joiner is the demo's stand-in for instances joining the cluster: for
-//! every node group moto holds, it creates `desiredSize` Node objects named `<nodegroup>-<i>`,
-//! labelled as EKS labels its nodes (the node group's labels and
-//! `eks.amazonaws.com/nodegroup`), reporting Ubuntu 22.04 node info; it deletes them when the
-//! node group goes or shrinks. Used by `scripts/demo` (through the `demo-stack` binary) and by
+//! every node group moto holds, it creates `desiredSize` kwok nodes named `<nodegroup>-<i>`,
+//! labelled and tainted as EKS registers its nodes (the node group's labels and
+//! `eks.amazonaws.com/nodegroup`, the node group's taints), reporting Ubuntu 22.04 node info; it
+//! deletes them when the node group goes or shrinks. Used by `scripts/demo` (through the `demo-stack` binary) and by
 //! the test of `examples/complete`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use crate::coder::CoderEmulator;
 use crate::installer_double::InstallerDouble;
-use crate::kube::{KubeApi, KubeCluster, NodeInfo};
+use crate::kube::{KubeApi, KubeCluster, NodeInfo, NodeOptions, Taint};
 use crate::moto::{ClusterFixture, Moto, MotoClient, REGION};
 
 /// The EKS cluster the demo's node groups join.
@@ -182,6 +183,17 @@ impl Drop for NodeJoiner {
 /// The label EKS puts on every node of a managed node group.
 const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
 
+/// The Kubernetes name of an EKS taint effect (`NO_SCHEDULE` is `NoSchedule`, and so on).
+fn kubernetes_effect(eks: &str) -> String {
+    match eks {
+        "NO_SCHEDULE" => "NoSchedule",
+        "NO_EXECUTE" => "NoExecute",
+        "PREFER_NO_SCHEDULE" => "PreferNoSchedule",
+        other => other,
+    }
+    .to_owned()
+}
+
 /// One pass: the nodes each node group should have exist, no others.
 fn join_nodes(
     moto: &MotoClient,
@@ -193,7 +205,7 @@ fn join_nodes(
             j.push(line);
         }
     };
-    let mut wanted: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut wanted: BTreeMap<String, NodeOptions> = BTreeMap::new();
     for name in moto.list_nodegroups(CLUSTER_NAME)? {
         let Some(nodegroup) = moto.describe_nodegroup(CLUSTER_NAME, &name)? else {
             continue;
@@ -208,8 +220,24 @@ fn join_nodes(
             .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
             .collect();
         labels.insert(NODEGROUP_LABEL.to_owned(), name.clone());
+        // EKS registers a node group's taints with each of its nodes.
+        let taints = nodegroup["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| Taint {
+                key: t["key"].as_str().unwrap_or_default().to_owned(),
+                value: t["value"].as_str().unwrap_or_default().to_owned(),
+                effect: kubernetes_effect(t["effect"].as_str().unwrap_or_default()),
+            })
+            .collect::<Vec<_>>();
+        let options = NodeOptions {
+            labels,
+            taints,
+            ..NodeOptions::default()
+        };
         for i in 0..desired {
-            wanted.insert(format!("{name}-{i}"), labels.clone());
+            wanted.insert(format!("{name}-{i}"), options.clone());
         }
     }
 
@@ -220,7 +248,7 @@ fn join_nodes(
         .flatten()
         .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
         .collect();
-    for (name, labels) in &wanted {
+    for (name, options) in &wanted {
         if existing.contains(name) {
             continue;
         }
@@ -228,14 +256,10 @@ fn join_nodes(
             kubelet_version: format!("v{KUBERNETES_VERSION}.5"),
             ..NodeInfo::ubuntu_22_04()
         };
-        kube.create_node(name, &info)?;
-        kube.merge_patch(
-            &format!("/api/v1/nodes/{name}"),
-            serde_json::json!({ "metadata": { "labels": labels } }),
-        )?;
+        kube.create_node_with(name, &info, options)?;
         note(format!(
             "{name}: joined the cluster (node group {})",
-            labels[NODEGROUP_LABEL]
+            options.labels[NODEGROUP_LABEL]
         ));
     }
     for name in existing.difference(&wanted.keys().cloned().collect()) {

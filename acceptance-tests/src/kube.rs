@@ -1,15 +1,19 @@
-//! A real Kubernetes API server (kube-apiserver + etcd, built from the Go module proxy by
-//! `scripts/kube-peers build`) as a peer of a test: started on loopback in a temporary directory
-//! by `scripts/kube-peers start`, driven over plain HTTPS with the admin token, and stopped on drop.
+//! A real Kubernetes test cluster as a peer of a test: etcd, kube-apiserver, kube-scheduler,
+//! kube-controller-manager and kwok, built from the Go module proxy by `scripts/kube-peers build`,
+//! started on loopback in a temporary directory by `scripts/kube-peers start`, driven over plain
+//! HTTPS with the admin token, and stopped on drop.
 //!
-//! There is no kubelet, scheduler or controller manager: tests create Node objects themselves and
-//! patch their status, as a kubelet would.
+//! There is no real kubelet: kwok plays it for every Node the harness creates (they carry kwok's
+//! annotation). Such a node reports Ready with the [`NodeInfo`] and resources the test gives, and
+//! pods the scheduler binds to it become Running and Ready. The scheduler, the controllers
+//! (DaemonSets, garbage collection, node lifecycle and the rest) and admission are the real ones,
+//! so taints, tolerations, node selectors and RuntimeClass scheduling behave as on a real cluster.
 //!
 //! ```no_run
 //! use acceptance_tests::kube::{KubeCluster, NodeInfo};
 //!
 //! let cluster = KubeCluster::start()?;
-//! cluster.create_node("node-a", &NodeInfo::ubuntu_22_04())?;
+//! cluster.create_node("node-a", &NodeInfo::ubuntu_22_04())?; // returns once it is Ready
 //! cluster.label_node("node-a", "example.com/role", Some("worker"))?;
 //! assert_eq!(cluster.node_labels("node-a")?["example.com/role"], "worker");
 //! # Ok::<(), acceptance_tests::kube::Error>(())
@@ -23,8 +27,19 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// How long `scripts/kube-peers start` may take (etcd and the API server start in ~10-30 s).
-const START_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long `scripts/kube-peers start` may take (the five processes start in ~10-40 s).
+const START_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// How long a new node may take to be Ready and schedulable (kwok answers within a second; the
+/// node lifecycle controller then lifts the `not-ready` taint).
+const NODE_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The annotation that hands a Node to kwok (`--manage-nodes-with-annotation-selector`).
+const KWOK_NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
+
+/// The taint the API server puts on every new node until the node lifecycle controller sees it
+/// Ready.
+const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 
 /// Timeout of one API call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,9 +50,9 @@ const BUILD_FIX: &str = "scripts/kube-peers build";
 /// What can go wrong starting or driving the cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// kube-apiserver or etcd has not been built.
+    /// A binary of the cluster has not been built.
     #[error(
-        "{reason}\n  fix: run `{fix}` (builds kube-apiserver and etcd from the Go module proxy; minutes the first time)"
+        "{reason}\n  fix: run `{fix}` (builds the cluster's binaries from the Go module proxy; minutes the first time)"
     )]
     BinariesMissing {
         /// Which binaries are missing, and where they were expected.
@@ -88,6 +103,17 @@ pub enum Error {
         body: String,
     },
 
+    /// A wait for an object's state ended before the state was reached.
+    #[error("timed out after {seconds}s waiting for {what}; last seen: {last}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long the wait took.
+        seconds: u64,
+        /// The object as last seen (or `none`).
+        last: String,
+    },
+
     /// The answer was not JSON.
     #[error("{method} {path}: the answer is not JSON ({source}): {body}")]
     Json {
@@ -131,6 +157,61 @@ impl NodeInfo {
     }
 }
 
+/// A node taint, as in `spec.taints`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taint {
+    /// The taint's key, e.g. `dedicated`.
+    pub key: String,
+    /// The taint's value (may be empty).
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
+}
+
+impl Taint {
+    /// A `key=value:NoSchedule` taint.
+    pub fn no_schedule(key: &str, value: &str) -> Taint {
+        Taint {
+            key: key.to_string(),
+            value: value.to_string(),
+            effect: "NoSchedule".to_string(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({ "key": self.key, "value": self.value, "effect": self.effect })
+    }
+}
+
+/// What else a new node has besides its [`NodeInfo`]: labels and taints as its kubelet or cloud
+/// registers them, and the resources it offers to pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// Labels besides the well-known `kubernetes.io/{hostname,os,arch}`.
+    pub labels: BTreeMap<String, String>,
+    /// Taints registered with the node (as `--register-with-taints` or EKS would).
+    pub taints: Vec<Taint>,
+    /// `status.allocatable` (and `capacity`): CPU, e.g. `4`.
+    pub cpu: String,
+    /// Memory, e.g. `16Gi`.
+    pub memory: String,
+    /// How many pods fit.
+    pub pods: u32,
+}
+
+impl Default for NodeOptions {
+    /// No labels or taints; 4 CPUs, 16 GiB, 110 pods (an m5.xlarge).
+    fn default() -> NodeOptions {
+        NodeOptions {
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            cpu: "4".to_string(),
+            memory: "16Gi".to_string(),
+            pods: 110,
+        }
+    }
+}
+
 /// The repository's `scripts/kube-peers`.
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -156,7 +237,7 @@ fn binary_paths() -> Result<Vec<PathBuf>, Error> {
         .collect())
 }
 
-/// A running kube-apiserver with its etcd; stopped by [`KubeCluster::stop`] or on drop.
+/// A running test cluster; stopped by [`KubeCluster::stop`] or on drop.
 pub struct KubeCluster {
     /// Holds etcd's data, the PKI, the kubeconfig and the logs; removed on drop.
     dir: tempfile::TempDir,
@@ -184,16 +265,27 @@ impl std::fmt::Debug for KubeApi {
 }
 
 impl KubeCluster {
-    /// Starts etcd and kube-apiserver on loopback and waits until `/readyz` is ok.
+    /// Starts the cluster on loopback and waits until each of its processes is up.
     ///
     /// Fails with [`Error::BinariesMissing`] (naming `scripts/kube-peers build`) when the
     /// binaries have not been built.
     pub fn start() -> Result<KubeCluster, Error> {
+        Self::start_with(false)
+    }
+
+    /// Like [`KubeCluster::start`], with the API server writing an audit log (one line per
+    /// request received, with its user agent) at [`KubeCluster::audit_log_path`]: for
+    /// benchmarks that count a client's requests.
+    pub fn start_audited() -> Result<KubeCluster, Error> {
+        Self::start_with(true)
+    }
+
+    fn start_with(audit: bool) -> Result<KubeCluster, Error> {
         // The start script picks free ports, which a test running in parallel may take before
         // etcd or the API server binds them: try again with new ports.
         let mut attempt = 1;
         loop {
-            match Self::start_once() {
+            match Self::start_once(audit) {
                 Err(Error::Script(e))
                     if attempt < 3 && e.to_string().contains("address already in use") =>
                 {
@@ -204,7 +296,7 @@ impl KubeCluster {
         }
     }
 
-    fn start_once() -> Result<KubeCluster, Error> {
+    fn start_once(audit: bool) -> Result<KubeCluster, Error> {
         let paths = binary_paths()?;
         let missing: Vec<String> = paths
             .iter()
@@ -234,6 +326,9 @@ impl KubeCluster {
             })?;
         let mut command = Command::new(script());
         command.arg("start").arg(dir.path());
+        if audit {
+            command.env("CVM_KUBE_AUDIT", "1");
+        }
         let started = crate::process::run(
             command,
             "scripts/kube-peers start",
@@ -275,6 +370,12 @@ impl KubeCluster {
         Ok(cluster)
     }
 
+    /// The API server's audit log (JSON lines), written when started by
+    /// [`KubeCluster::start_audited`].
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
+    }
+
     /// Path of the admin kubeconfig (token auth, cluster CA embedded).
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
@@ -313,9 +414,37 @@ impl std::ops::Deref for KubeCluster {
 }
 
 impl KubeApi {
-    /// Creates a Node and then, as a kubelet would, sets its `status.nodeInfo` and a `Ready`
-    /// condition. Returns the node as stored.
+    /// Creates a kwok-managed Node with the default [`NodeOptions`] and waits until it is Ready
+    /// and schedulable. Returns the node as stored then.
     pub fn create_node(&self, name: &str, info: &NodeInfo) -> Result<Value, Error> {
+        self.create_node_with(name, info, &NodeOptions::default())
+    }
+
+    /// Creates a kwok-managed Node registered with `info` and `options`, as a kubelet would, and
+    /// waits (watching it) until kwok reports it Ready and the node lifecycle controller has lifted
+    /// the `not-ready` taint. Returns the node as stored then.
+    pub fn create_node_with(
+        &self,
+        name: &str,
+        info: &NodeInfo,
+        options: &NodeOptions,
+    ) -> Result<Value, Error> {
+        let mut labels = serde_json::Map::new();
+        labels.insert("kubernetes.io/hostname".into(), name.into());
+        labels.insert("kubernetes.io/os".into(), "linux".into());
+        labels.insert(
+            "kubernetes.io/arch".into(),
+            info.architecture.clone().into(),
+        );
+        for (k, v) in &options.labels {
+            labels.insert(k.clone(), v.clone().into());
+        }
+        let resources = json!({
+            "cpu": options.cpu,
+            "memory": options.memory,
+            "pods": options.pods.to_string(),
+        });
+        // A Node's status may be set on create (kubelets register that way); kwok keeps it.
         self.request(
             "POST",
             "/api/v1/nodes",
@@ -324,39 +453,256 @@ impl KubeApi {
                 "kind": "Node",
                 "metadata": {
                     "name": name,
-                    "labels": {
-                        "kubernetes.io/hostname": name,
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": info.architecture,
-                    },
+                    "labels": labels,
+                    "annotations": { KWOK_NODE_ANNOTATION: "fake" },
                 },
-            })),
-        )?;
-        self.merge_patch(
-            &format!("/api/v1/nodes/{name}/status"),
-            json!({
+                "spec": {
+                    "taints": options.taints.iter().map(Taint::to_json).collect::<Vec<_>>(),
+                },
                 "status": {
                     "nodeInfo": {
                         "osImage": info.os_image,
                         "kernelVersion": info.kernel_version,
                         "containerRuntimeVersion": info.container_runtime_version,
                         "kubeletVersion": info.kubelet_version,
-                        "kubeProxyVersion": "",
                         "architecture": info.architecture,
                         "operatingSystem": "linux",
-                        "machineID": "",
-                        "systemUUID": "",
-                        "bootID": "",
                     },
-                    "conditions": [{
-                        "type": "Ready",
-                        "status": "True",
-                        "reason": "KubeletReady",
-                        "message": "kubelet is posting ready status (created by the test harness)",
-                    }],
+                    "allocatable": resources,
+                    "capacity": resources,
                 },
-            }),
+            })),
+        )?;
+        self.wait_for(
+            "/api/v1/nodes",
+            name,
+            NODE_READY_TIMEOUT,
+            &format!("node {name} to be Ready without the {NOT_READY_TAINT} taint"),
+            |node| {
+                let ready = node["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                let not_ready_taint = node["spec"]["taints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["key"] == NOT_READY_TAINT);
+                ready && !not_ready_taint
+            },
         )
+    }
+
+    /// Deletes a node (its pods are then removed by the pod garbage collector).
+    pub fn delete_node(&self, name: &str) -> Result<(), Error> {
+        self.delete(&format!("/api/v1/nodes/{name}"))?;
+        Ok(())
+    }
+
+    /// Adds `taint` to a node, replacing one with the same key and effect.
+    pub fn taint_node(&self, name: &str, taint: &Taint) -> Result<(), Error> {
+        self.update_taints(name, |taints| {
+            taints.retain(|t| {
+                !(t["key"] == taint.key.as_str() && t["effect"] == taint.effect.as_str())
+            });
+            taints.push(taint.to_json());
+        })
+    }
+
+    /// Removes every taint with `key` from a node.
+    pub fn untaint_node(&self, name: &str, key: &str) -> Result<(), Error> {
+        self.update_taints(name, |taints| taints.retain(|t| t["key"] != key))
+    }
+
+    /// The taints of a node, as `key=value:Effect`.
+    pub fn node_taints(&self, name: &str) -> Result<Vec<String>, Error> {
+        let node = self.get(&format!("/api/v1/nodes/{name}"))?;
+        Ok(node["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                format!(
+                    "{}={}:{}",
+                    t["key"].as_str().unwrap_or_default(),
+                    t["value"].as_str().unwrap_or_default(),
+                    t["effect"].as_str().unwrap_or_default()
+                )
+            })
+            .collect())
+    }
+
+    /// Rewrites a node's `spec.taints` with `edit`, retrying when another writer (the node
+    /// lifecycle controller manages taints too) changed the node in between.
+    fn update_taints(&self, name: &str, edit: impl Fn(&mut Vec<Value>)) -> Result<(), Error> {
+        let path = format!("/api/v1/nodes/{name}");
+        let mut attempt = 0;
+        loop {
+            let node = self.get(&path)?;
+            let mut taints = node["spec"]["taints"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            edit(&mut taints);
+            // The resourceVersion makes the patch fail with 409 if the node changed meanwhile.
+            let patch = json!({
+                "metadata": { "resourceVersion": node["metadata"]["resourceVersion"] },
+                "spec": { "taints": taints },
+            });
+            match self.merge_patch(&path, patch) {
+                Err(Error::Api { status: 409, .. }) if attempt < 10 => attempt += 1,
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    /// The pods (of all namespaces) matching a label selector, e.g. `app=sysbox-deploy-k8s`;
+    /// an empty selector lists every pod.
+    pub fn pods(&self, selector: &str) -> Result<Vec<Value>, Error> {
+        let list = self.get(&format!(
+            "/api/v1/pods?labelSelector={}",
+            query_escape(selector)
+        ))?;
+        Ok(list["items"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The current log of a pod's (only or first) container, as `kubectl logs` shows it: the API
+    /// server fetches it from the node's kubelet (kwok, for the harness's nodes).
+    pub fn pod_log(&self, namespace: &str, pod: &str) -> Result<String, Error> {
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}/log");
+        let transport = |message: String| Error::Transport {
+            method: "GET".to_string(),
+            path: path.clone(),
+            message,
+        };
+        let mut response = self
+            .agent
+            .get(&format!("{}{path}", self.server))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| transport(format!("reading the answer: {e}")))?;
+        if !(200..300).contains(&status) {
+            return Err(Error::Api {
+                method: "GET".to_string(),
+                path,
+                status,
+                body: text,
+            });
+        }
+        Ok(text)
+    }
+
+    /// Waits until the object `name` of `collection` (a list path such as `/api/v1/nodes` or
+    /// `/api/v1/namespaces/N/pods`) satisfies `done`, by watching it; returns it. `what` names
+    /// the awaited state in the timeout error.
+    pub fn wait_for(
+        &self,
+        collection: &str,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<Value, Error> {
+        let started = std::time::Instant::now();
+        let selector = format!("fieldSelector=metadata.name%3D{}", query_escape(name));
+        let mut last = Value::Null;
+        while let Some(left) = timeout.checked_sub(started.elapsed()) {
+            // List, then watch from the list's resourceVersion: nothing in between is missed.
+            let list = self.get(&format!("{collection}?{selector}"))?;
+            if let Some(object) = list["items"].as_array().and_then(|i| i.first()) {
+                if done(object) {
+                    return Ok(object.clone());
+                }
+                last = object.clone();
+            }
+            let version = list["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            let seconds = left.as_secs().max(1);
+            let path = format!(
+                "{collection}?{selector}&watch=true&allowWatchBookmarks=false&resourceVersion={version}&timeoutSeconds={seconds}"
+            );
+            let found = self.watch(&path, left + Duration::from_secs(5), |event| {
+                if matches!(event["type"].as_str(), Some("ADDED" | "MODIFIED")) {
+                    last = event["object"].clone();
+                    return done(&event["object"]);
+                }
+                // An ERROR (the version expired, say) ends this watch; the loop lists again.
+                event["type"] == "ERROR"
+            })?;
+            if let Some(event) = found
+                && event["type"] != "ERROR"
+            {
+                return Ok(event["object"].clone());
+            }
+        }
+        Err(Error::Timeout {
+            what: what.to_string(),
+            seconds: timeout.as_secs(),
+            last: if last.is_null() {
+                "none".to_string()
+            } else {
+                last.to_string()
+            },
+        })
+    }
+
+    /// Reads the watch stream at `path` until `stop` returns true for an event (returned) or
+    /// the server ends the stream (`None`).
+    fn watch(
+        &self,
+        path: &str,
+        timeout: Duration,
+        mut stop: impl FnMut(&Value) -> bool,
+    ) -> Result<Option<Value>, Error> {
+        use std::io::BufRead;
+        let transport = |message: String| Error::Transport {
+            method: "GET".to_string(),
+            path: path.to_string(),
+            message,
+        };
+        let response = self
+            .agent
+            .get(&format!("{}{path}", self.server))
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        if !(200..300).contains(&status) {
+            return Err(Error::Api {
+                method: "GET".to_string(),
+                path: path.to_string(),
+                status,
+                body: body.read_to_string().unwrap_or_default(),
+            });
+        }
+        let reader = std::io::BufReader::new(body.as_reader());
+        for line in reader.lines() {
+            let line = line.map_err(|e| transport(format!("reading the watch: {e}")))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event: Value = serde_json::from_str(&line).map_err(|source| Error::Json {
+                method: "GET".to_string(),
+                path: path.to_string(),
+                source,
+                body: line.clone(),
+            })?;
+            if stop(&event) {
+                return Ok(Some(event));
+            }
+        }
+        Ok(None)
     }
 
     /// Sets (`Some`) or removes (`None`) one label of a node.
@@ -482,6 +828,19 @@ impl KubeApi {
     }
 }
 
+/// Percent-encodes what a label or field selector may hold for a URL query.
+fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// Runs `scripts/kube-peers stop DIR`; failures are ignored (it is best-effort cleanup, and the
 /// script escalates to SIGKILL itself).
 fn stop_script(dir: &Path) {
@@ -535,7 +894,7 @@ fn agent_trusting(ca_pem: &[u8]) -> Result<ureq::Agent, Error> {
 }
 
 impl KubeCluster {
-    /// Stops kube-apiserver and etcd and removes their state. Idempotent.
+    /// Stops the cluster's processes and removes their state. Idempotent.
     pub fn stop(&mut self) {
         if std::mem::take(&mut self.running) {
             stop_script(self.dir.path());

@@ -2,7 +2,7 @@
 //! kube-apiserver; the test plays the node side by creating Node objects
 //! with the node info real kubelets report.
 
-use acceptance_tests::kube::{KubeCluster, NodeInfo};
+use acceptance_tests::kube::{KubeCluster, NodeInfo, NodeOptions, Taint};
 use acceptance_tests::{self as acc, Action, Workdir};
 use serde_json::Value;
 
@@ -248,6 +248,127 @@ data "cvm_cluster_check" "x" {}
 "#,
         )?;
         wd.expect_error(Action::Plan, "(?i)kubeconfig|config_path")?;
+        Ok(())
+    });
+}
+
+/// Polls `done` until it holds: the wait is for the cluster's state, not for a time.
+fn wait_until(
+    what: &str,
+    mut done: impl FnMut() -> Result<bool, acc::Error>,
+) -> Result<(), acc::Error> {
+    let limit = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done()? {
+        if std::time::Instant::now() > limit {
+            return Err(acc::Error::Assertion(format!("never saw {what}")));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// The installer pod for `node`, bound or not (the DaemonSet controller names the node in the
+/// pod's required node affinity).
+fn installer_pod(cluster: &KubeCluster, node: &str) -> Result<Option<Value>, acc::Error> {
+    Ok(cluster.pods("sysbox-install=yes")?.into_iter().find(|p| {
+        p["spec"]["nodeName"] == node
+            || p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchFields"][0]["values"][0]
+                == node
+    }))
+}
+
+#[test]
+fn the_installer_is_judged_per_node_once_deployed() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let cluster = KubeCluster::start()?;
+        let role = |pods| NodeOptions {
+            labels: [("example.com/role".to_owned(), "cvm".to_owned())].into(),
+            pods,
+            ..NodeOptions::default()
+        };
+        let info = NodeInfo::ubuntu_22_04();
+        // Room for one pod, taken by a tenant: the installer pod stays Pending.
+        cluster.create_node_with("cvm-full", &info, &role(1))?;
+        cluster.request(
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            Some(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": { "name": "tenant" },
+                "spec": { "nodeName": "cvm-full", "containers": [{ "name": "app", "image": "example.com/app:1" }] },
+            })),
+        )?;
+        cluster.create_node_with("cvm-tainted", &info, &role(110))?;
+        let installer = Workdir::new(tf)?;
+        installer.config(&config(
+            &cluster,
+            r#"
+resource "cvm_sysbox" "main" {
+  node_selector = { "example.com/role" = "cvm" }
+  wait          = false
+}
+"#,
+        ))?;
+        installer.apply()?;
+        // A NoExecute taint the installer does not tolerate evicts its pod and keeps it off.
+        cluster.taint_node(
+            "cvm-tainted",
+            &Taint {
+                key: "evict".to_owned(),
+                value: "now".to_owned(),
+                effect: "NoExecute".to_owned(),
+            },
+        )?;
+        wait_until("the installer pod evicted from cvm-tainted", || {
+            Ok(installer_pod(&cluster, "cvm-tainted")?.is_none())
+        })?;
+        wait_until(
+            "the scheduler's verdict on cvm-full's installer pod",
+            || {
+                Ok(installer_pod(&cluster, "cvm-full")?.is_some_and(|p| {
+                    p["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
+                }))
+            },
+        )?;
+
+        let check = Workdir::new(tf)?;
+        check.config(&config(
+            &cluster,
+            r#"data "cvm_cluster_check" "cvm" { node_selector = { "example.com/role" = "cvm" } }"#,
+        ))?;
+        check.apply()?;
+        let state = check.show()?;
+        let data = state.data("data.cvm_cluster_check.cvm")?;
+        let nodes = data.get("nodes")?;
+        let tainted = verdict(&nodes, "cvm-tainted");
+        assert_eq!(
+            tainted["untolerated_taints"],
+            serde_json::json!(["evict=now:NoExecute"])
+        );
+        let sentence = tainted["installer"].as_str().unwrap_or_default();
+        assert!(
+            sentence.starts_with(
+                "no installer pod: the DaemonSet does not tolerate the node's taint evict=now:NoExecute"
+            ) && sentence.contains("plans a toleration"),
+            "{sentence}"
+        );
+        let full = verdict(&nodes, "cvm-full");
+        assert_eq!(full["untolerated_taints"], serde_json::json!([]));
+        let sentence = full["installer"].as_str().unwrap_or_default();
+        assert!(
+            sentence.contains("is Pending, not scheduled: the scheduler says \"0/")
+                && sentence.contains("Too many pods")
+                && sentence.contains("free capacity on the node"),
+            "{sentence}"
+        );
+        let summary = data.str("summary")?;
+        assert!(summary.contains("cvm-full: installer pod"), "{summary}");
         Ok(())
     });
 }

@@ -54,6 +54,19 @@ pub trait Resource: Send + Sync + 'static {
     ) {
     }
 
+    /// Looks at a planned destroy of `prior` and may warn about what it will
+    /// disrupt (an error fails the plan). Terraform asks providers to plan
+    /// destroys since 1.3 (and OpenTofu does); older clients never call
+    /// this, so anything it guards must be checked again in
+    /// [`delete`](Resource::delete).
+    async fn plan_destroy(
+        &self,
+        _ctx: &Ctx<Self::Data>,
+        _prior: &Self::Model,
+        _diagnostics: &mut Diagnostics,
+    ) {
+    }
+
     /// Creates the object. On failure after something already exists, set
     /// `response.state` to what exists and add an error.
     async fn create(

@@ -192,6 +192,17 @@ impl Resource for Thing {
         response.state = Some(plan);
     }
 
+    async fn plan_destroy(
+        &self,
+        _ctx: &Ctx<Store>,
+        prior: &ThingModel,
+        diagnostics: &mut Diagnostics,
+    ) {
+        if prior.name.known().is_some_and(|n| n == "precious") {
+            diagnostics.warning("Precious Thing", "destroying the precious thing");
+        }
+    }
+
     async fn delete(
         &self,
         ctx: &Ctx<Store>,
@@ -543,6 +554,31 @@ async fn destroy_plans_null_and_apply_deletes() {
     assert!(applied.diagnostics.is_empty());
     assert_eq!(undv(applied.new_state), Value::Null);
     assert!(store.lock().expect("store lock").is_empty());
+}
+
+#[tokio::test]
+async fn destroy_plans_carry_the_resources_warnings() {
+    let (svc, _) = service();
+    configure(&svc).await;
+    let prior = |name: &str| {
+        thing(
+            s("id"),
+            name,
+            Value::Number(1.into()),
+            s("ready"),
+            Value::Null,
+        )
+    };
+    let planned = plan(&svc, &prior("precious"), &Value::Null, &Value::Null).await;
+    assert_eq!(undv(planned.planned_state), Value::Null);
+    let summaries: Vec<_> = planned
+        .diagnostics
+        .iter()
+        .map(|d| d.summary.as_str())
+        .collect();
+    assert_eq!(summaries, ["Precious Thing"]);
+    let planned = plan(&svc, &prior("plain"), &Value::Null, &Value::Null).await;
+    assert!(planned.diagnostics.is_empty());
 }
 
 #[tokio::test]

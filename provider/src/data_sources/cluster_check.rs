@@ -1,11 +1,16 @@
 //! `cvm_cluster_check`: can this cluster run CVMs, and if not, why? Reads
 //! the nodes and the installer's namespace and judges them with the Sysbox
-//! compatibility rules, before anything is installed.
+//! compatibility rules, before anything is installed. Once the installer
+//! DaemonSet exists, it also tells per node which taints the installer does
+//! not tolerate and why an installer pod does not run (the scheduler's
+//! reason for a Pending pod, a failing container), as
+//! [`diagnosis`](crate::sysbox::diagnosis) reads it.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
 use serde::{Deserialize, Serialize};
 use tf_framework::schema::{Attribute, Block, Schema};
 use tf_framework::{Ctx, DataSource, ToDiagnostic};
@@ -17,6 +22,8 @@ use crate::kube::labels;
 use crate::kube::names::{self, Grammar};
 use crate::provider::ProviderData;
 use crate::sysbox::compatibility::{NodeFacts, SysboxRelease, check_node};
+use crate::sysbox::diagnosis::{self, Observed};
+use crate::sysbox::installer::{INSTALL_DAEMON_SET, INSTALL_LABEL, INSTALL_VALUE};
 
 /// The installer image used when none is configured.
 pub const DEFAULT_INSTALLER_IMAGE: &str =
@@ -74,6 +81,11 @@ pub struct NodeVerdict {
     pub supported: bool,
     /// Why not, and notes.
     pub reasons: Vec<String>,
+    /// `NoSchedule`/`NoExecute` taints the installer DaemonSet does not
+    /// tolerate, as `key=value:Effect`.
+    pub untolerated_taints: Vec<String>,
+    /// What the installer does on the node and what to do about it.
+    pub installer: String,
 }
 
 fn node_type() -> Type {
@@ -86,6 +98,8 @@ fn node_type() -> Type {
         ("architecture", Type::String),
         ("supported", Type::Bool),
         ("reasons", Type::list(Type::String)),
+        ("untolerated_taints", Type::list(Type::String)),
+        ("installer", Type::String),
     ])
 }
 
@@ -139,7 +153,9 @@ impl DataSource for ClusterCheck {
                 "Tells, before anything is installed, whether the cluster can run Sysbox \
                  container-based virtual machines (CVMs), and why not: per node the OS image, \
                  kernel, container runtime, Kubernetes version and architecture, and whether the \
-                 installer's namespace admits privileged pods with hostPath volumes.",
+                 installer's namespace admits privileged pods with hostPath volumes. Once the \
+                 installer runs, it also tells per node which taints it does not tolerate and \
+                 why its pod does not run there.",
             )
             .attribute(
                 Attribute::string("namespace")
@@ -169,7 +185,14 @@ impl DataSource for ClusterCheck {
             .attribute(
                 Attribute::list("nodes", node_type())
                     .computed()
-                    .description("One entry per checked node: its facts, `supported`, and `reasons` (blocking findings and notes)."),
+                    .description(
+                        "One entry per checked node: its facts, `supported`, and `reasons` (blocking findings and notes); \
+                         `untolerated_taints`, the node's `NoSchedule`/`NoExecute` taints that the installer DaemonSet in `namespace` does \
+                         not tolerate (with the tolerations the DaemonSet controller adds; empty while the installer is not deployed, as \
+                         `cvm_sysbox` plans tolerations for the taints its target nodes have); and `installer`, a sentence on the \
+                         installer's pod there: why it is Pending (the scheduler's reason), failing (the container's last state) or has \
+                         not finished, and what to do.",
+                    ),
             )
             .attribute(
                 Attribute::bool("namespace_allows_privileged")
@@ -242,7 +265,11 @@ impl DataSource for ClusterCheck {
                 return None;
             }
         };
-        let namespaces: ::kube::Api<Namespace> = ::kube::Api::all(client);
+        let namespaces: ::kube::Api<Namespace> = ::kube::Api::all(client.clone());
+        let installer = tokio::select! {
+            () = ctx.cancellation().cancelled() => return None,
+            found = read_installer(&client, &namespace) => found,
+        };
         let namespace_labels = match namespaces.get_opt(&namespace).await {
             Ok(found) => found.and_then(|n| n.metadata.labels).unwrap_or_default(),
             Err(e) => {
@@ -259,6 +286,8 @@ impl DataSource for ClusterCheck {
             .map(|node| {
                 let facts = node_facts(node);
                 let verdict = check_node(&facts, &release, caching);
+                let (untolerated_taints, installer) =
+                    installer_on_node(node, &nodes, &installer, &namespace);
                 NodeVerdict {
                     name: node.metadata.name.clone().unwrap_or_default(),
                     os_image: facts.os_image,
@@ -268,6 +297,8 @@ impl DataSource for ClusterCheck {
                     architecture: facts.architecture,
                     supported: verdict.supported,
                     reasons: verdict.reasons.iter().map(ToString::to_string).collect(),
+                    untolerated_taints,
+                    installer,
                 }
             })
             .collect();
@@ -281,6 +312,16 @@ impl DataSource for ClusterCheck {
         );
         for v in verdicts.iter().filter(|v| !v.supported) {
             summary.push_str(&format!(" {}: {}.", v.name, v.reasons.join("; ")));
+        }
+        if let Ok(Some(view)) = &installer {
+            let targets: Vec<String> = nodes
+                .iter()
+                .filter(|n| is_install_target(n))
+                .filter_map(|n| n.metadata.name.clone())
+                .collect();
+            for d in diagnosis::diagnose(&targets, &view.observed(&nodes), &namespace) {
+                summary.push_str(&format!(" {d}"));
+            }
         }
         match &namespace_check {
             Ok(()) => {
@@ -298,6 +339,129 @@ impl DataSource for ClusterCheck {
         config.summary = Attr::Known(summary);
         Some(config)
     }
+}
+
+/// What the cluster shows of a deployed installer: its DaemonSet, its pods
+/// and the events about pods in its namespace.
+#[derive(Debug, Default)]
+struct InstallerView {
+    daemon_set: DaemonSet,
+    pods: Vec<Pod>,
+    events: Vec<Event>,
+}
+
+impl InstallerView {
+    fn observed<'a>(&'a self, nodes: &'a [Node]) -> Observed<'a> {
+        Observed {
+            nodes,
+            daemon_set: Some(&self.daemon_set),
+            pods: &self.pods,
+            events: &self.events,
+            ..Observed::default()
+        }
+    }
+}
+
+/// Reads the install DaemonSet in `namespace` with its pods and their
+/// events: `None` when it is not deployed, the error's text when the
+/// provider may not read them (the check goes on without).
+async fn read_installer(
+    client: &::kube::Client,
+    namespace: &str,
+) -> Result<Option<InstallerView>, String> {
+    let daemon_sets: ::kube::Api<DaemonSet> = ::kube::Api::namespaced(client.clone(), namespace);
+    let action = format!("reading DaemonSet {namespace}/{INSTALL_DAEMON_SET}");
+    let failed = |action: &str, e: ::kube::Error| format!("{action} failed: {e}");
+    let Some(daemon_set) = daemon_sets
+        .get_opt(INSTALL_DAEMON_SET)
+        .await
+        .map_err(|e| failed(&action, e))?
+    else {
+        return Ok(None);
+    };
+    let pods: ::kube::Api<Pod> = ::kube::Api::namespaced(client.clone(), namespace);
+    let pod_labels = format!("{INSTALL_LABEL}={INSTALL_VALUE}");
+    let pods = pods
+        .list(&::kube::api::ListParams::default().labels(&pod_labels))
+        .await
+        .map_err(|e| failed("listing the installer's pods", e))?
+        .items;
+    // Events only repeat the scheduler's message a Pending pod carries.
+    let events: ::kube::Api<Event> = ::kube::Api::namespaced(client.clone(), namespace);
+    let events = events
+        .list(&::kube::api::ListParams::default().fields("involvedObject.kind=Pod"))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    Ok(Some(InstallerView {
+        daemon_set,
+        pods,
+        events,
+    }))
+}
+
+/// Whether the installer DaemonSet selects the node.
+fn is_install_target(node: &Node) -> bool {
+    node.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(INSTALL_LABEL))
+        .is_some_and(|v| v == INSTALL_VALUE)
+}
+
+/// The taints of `node` the deployed installer does not tolerate, and a
+/// sentence on the installer there.
+fn installer_on_node(
+    node: &Node,
+    nodes: &[Node],
+    installer: &Result<Option<InstallerView>, String>,
+    namespace: &str,
+) -> (Vec<String>, String) {
+    let view = match installer {
+        Err(why) => {
+            return (
+                Vec::new(),
+                format!("The installer could not be read: {why}."),
+            );
+        }
+        Ok(None) => {
+            return (
+                Vec::new(),
+                format!(
+                    "The installer is not deployed in namespace {namespace:?}; cvm_sysbox \
+                     tolerates the NoSchedule and NoExecute taints its target nodes have when \
+                     it is planned."
+                ),
+            );
+        }
+        Ok(Some(view)) => view,
+    };
+    let untolerated: Vec<String> = diagnosis::untolerated_taints(
+        &diagnosis::daemon_set_pod_tolerations(&view.daemon_set),
+        diagnosis::node_taints(node),
+    )
+    .into_iter()
+    .map(diagnosis::taint_text)
+    .collect();
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let sentence = if is_install_target(node) {
+        diagnosis::diagnose([&name], &view.observed(nodes), namespace)
+            .first()
+            .map_or_else(
+                || "Sysbox runs here (sysbox-runtime=running).".to_owned(),
+                diagnosis::NodeDiagnosis::sentence,
+            )
+    } else if untolerated.is_empty() {
+        format!("Not a target of the installer (no {INSTALL_LABEL}={INSTALL_VALUE} label).")
+    } else {
+        format!(
+            "Not a target of the installer (no {INSTALL_LABEL}={INSTALL_VALUE} label); as a \
+             target, the installer would not tolerate its taint {}: run terraform apply again \
+             so that cvm_sysbox plans a toleration for it, or remove the taint.",
+            untolerated.join(", ")
+        )
+    };
+    (untolerated, sentence)
 }
 
 #[cfg(test)]
@@ -323,6 +487,48 @@ mod tests {
         let err = namespace_verdict("sysbox", &labels("baseline")).expect_err("baseline refuses");
         assert!(err.contains("baseline") && err.contains("privileged"));
         assert!(namespace_verdict("sysbox", &labels("restricted")).is_err());
+    }
+
+    #[test]
+    fn the_deployed_installer_is_judged_per_node() {
+        let typed = |v: serde_json::Value| -> Node { serde_json::from_value(v).expect("a node") };
+        let target = typed(serde_json::json!({
+            "metadata": { "name": "t", "labels": { "sysbox-install": "yes" } },
+            "spec": { "taints": [{ "key": "late", "value": "x", "effect": "NoSchedule" }] },
+        }));
+        let bystander = typed(serde_json::json!({
+            "metadata": { "name": "b" },
+            "spec": { "taints": [
+                { "key": "gpu", "effect": "NoExecute" },
+                { "key": "soft", "effect": "PreferNoSchedule" },
+            ] },
+        }));
+        let nodes = vec![target, bystander];
+        let view = InstallerView {
+            daemon_set: crate::sysbox::installer::InstallerObjects::new(
+                "kube-system",
+                "img:v1",
+                &[],
+            )
+            .daemon_set,
+            ..InstallerView::default()
+        };
+        let installed = Ok(Some(view));
+        let (taints, sentence) = installer_on_node(&nodes[0], &nodes, &installed, "kube-system");
+        assert_eq!(taints, vec!["late=x:NoSchedule"]);
+        assert!(
+            sentence.starts_with("no installer pod: the DaemonSet does not tolerate the node's taint late=x:NoSchedule"),
+            "{sentence}"
+        );
+        let (taints, sentence) = installer_on_node(&nodes[1], &nodes, &installed, "kube-system");
+        assert_eq!(taints, vec!["gpu:NoExecute"]);
+        assert!(
+            sentence.contains("would not tolerate its taint gpu:NoExecute"),
+            "{sentence}"
+        );
+        let (taints, sentence) = installer_on_node(&nodes[1], &nodes, &Ok(None), "kube-system");
+        assert!(taints.is_empty());
+        assert!(sentence.contains("not deployed"), "{sentence}");
     }
 
     #[test]

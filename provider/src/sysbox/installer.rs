@@ -7,13 +7,38 @@
 //! in the node label `sysbox-runtime` (`installing`, then `running`). The
 //! cleanup DaemonSet runs on nodes labelled `sysbox-runtime=running`,
 //! uninstalls, and removes that label.
+//!
+//! # Tolerations
+//!
+//! Upstream's DaemonSets tolerate only the installer's own taint
+//! (`sysbox-runtime=not-running:NoSchedule`), so on a node with any other
+//! NoSchedule taint the installer pod is never created (nestybox/sysbox#721).
+//! Here both DaemonSets tolerate exactly the taints that keep pods off the
+//! nodes they are meant for ([`tolerated_taints`]): every `NoSchedule` and
+//! `NoExecute` taint found on those nodes, by key, value and effect
+//! (`operator: Equal`, no `tolerationSeconds`), plus the installer's own.
+//! Left out are `PreferNoSchedule` (it never keeps a pod off a node) and the
+//! taints Kubernetes itself sets for a node's condition or lifecycle
+//! (`node.kubernetes.io/*`, `node.cloudprovider.kubernetes.io/*`): the
+//! DaemonSet controller already tolerates those it is safe to (not-ready,
+//! unreachable, pressure, unschedulable), and tolerating the others
+//! (out-of-service, an uninitialised or shut-down cloud node) would run a
+//! privileged installer where nothing should run; they also come and go
+//! with the node's health, which would make the tolerations flap.
+//!
+//! No blanket `operator: Exists`: it would tolerate every taint there will
+//! ever be, so the privileged installer would stay on a node an admin taints
+//! `NoExecute` to drain it, and land on tainted nodes that are not targets
+//! if someone labels them by mistake. Exact tolerations widen only when a
+//! plan shows them widening.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, ServiceAccount, Taint, Toleration};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Label an administrator puts on a node to have Sysbox installed there.
@@ -26,6 +51,18 @@ pub const RUNTIME_LABEL: &str = "sysbox-runtime";
 pub const RUNNING: &str = "running";
 /// Value of [`RUNTIME_LABEL`] while the cleanup DaemonSet uninstalls.
 pub const REMOVING: &str = "removing";
+/// Value of the taint (key [`RUNTIME_LABEL`]) the installer puts on its node
+/// while Sysbox is not running there.
+const NOT_RUNNING: &str = "not-running";
+/// The taint the installer's script puts on a node while it works, as
+/// `key=value:Effect`.
+pub const INSTALLER_TAINT: &str = "sysbox-runtime=not-running:NoSchedule";
+
+/// Whether a node's taint is the one the installer's script sets while it
+/// works (`sysbox-runtime=not-running`, whatever its effect).
+pub fn is_installer_taint(taint: &Taint) -> bool {
+    taint.key == RUNTIME_LABEL && taint.value.as_deref() == Some(NOT_RUNNING)
+}
 
 /// The ServiceAccount both DaemonSets run as.
 pub const SERVICE_ACCOUNT: &str = "sysbox-label-node";
@@ -94,8 +131,107 @@ fn mount_path(host: &str) -> String {
     }
 }
 
+/// A taint the installer's pods tolerate: exactly this key, value (empty
+/// for a taint without one) and effect.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToleratedTaint {
+    /// The taint's key.
+    pub key: String,
+    /// The taint's value; empty when it has none.
+    pub value: String,
+    /// `NoSchedule` or `NoExecute`.
+    pub effect: String,
+}
+
+impl ToleratedTaint {
+    /// The taint the installer puts on its node while it installs.
+    fn installers_own() -> Self {
+        Self {
+            key: RUNTIME_LABEL.to_owned(),
+            value: NOT_RUNNING.to_owned(),
+            effect: "NoSchedule".to_owned(),
+        }
+    }
+
+    fn toleration(&self) -> serde_json::Value {
+        json!({
+            "key": self.key,
+            "operator": "Equal",
+            "value": self.value,
+            "effect": self.effect,
+        })
+    }
+}
+
+impl std::fmt::Display for ToleratedTaint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}:{}", self.key, self.effect)
+        } else {
+            write!(f, "{}={}:{}", self.key, self.value, self.effect)
+        }
+    }
+}
+
+/// Whether a taint is one Kubernetes sets itself for a node's condition or
+/// lifecycle (see the module documentation).
+fn set_by_kubernetes(key: &str) -> bool {
+    key.starts_with("node.kubernetes.io/") || key.starts_with("node.cloudprovider.kubernetes.io/")
+}
+
+/// What the installer's pods tolerate to run on `nodes`: the installer's
+/// own taint first, then every `NoSchedule` and `NoExecute` taint of those
+/// nodes not set by Kubernetes itself, once each, in order.
+pub fn tolerated_taints<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Vec<ToleratedTaint> {
+    let own = ToleratedTaint::installers_own();
+    let found: BTreeSet<ToleratedTaint> = nodes
+        .into_iter()
+        .filter_map(|node| node.spec.as_ref()?.taints.as_ref())
+        .flatten()
+        .filter(|taint| matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute"))
+        .filter(|taint| !set_by_kubernetes(&taint.key))
+        .map(|taint| ToleratedTaint {
+            key: taint.key.clone(),
+            value: taint.value.clone().unwrap_or_default(),
+            effect: taint.effect.clone(),
+        })
+        .filter(|taint| *taint != own)
+        .collect();
+    std::iter::once(own).chain(found).collect()
+}
+
+/// What a DaemonSet's pods tolerate, in its order. A toleration wider than
+/// one taint (`operator: Exists`) shows with value `*`, so that it differs
+/// from anything [`tolerated_taints`] gives.
+pub fn daemon_set_tolerated_taints(daemon_set: &DaemonSet) -> Vec<ToleratedTaint> {
+    let tolerations: &[Toleration] = daemon_set
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.tolerations.as_deref())
+        .unwrap_or_default();
+    tolerations
+        .iter()
+        .map(|t| ToleratedTaint {
+            key: t.key.clone().unwrap_or_default(),
+            value: if t.operator.as_deref() == Some("Exists") {
+                "*".to_owned()
+            } else {
+                t.value.clone().unwrap_or_default()
+            },
+            effect: t.effect.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// The pod template shared by both DaemonSets.
-fn pod_spec(image: &str, action: &str, for_install: bool) -> serde_json::Value {
+fn pod_spec(
+    image: &str,
+    action: &str,
+    for_install: bool,
+    tolerated: &[ToleratedTaint],
+) -> serde_json::Value {
     let mounts: Vec<_> = HOST_MOUNTS
         .iter()
         .filter(|(_, _, cleanup_too)| for_install || *cleanup_too)
@@ -127,12 +263,7 @@ fn pod_spec(image: &str, action: &str, for_install: bool) -> serde_json::Value {
         } else {
             json!({ RUNTIME_LABEL: RUNNING })
         },
-        "tolerations": [{
-            "key": RUNTIME_LABEL,
-            "operator": "Equal",
-            "value": "not-running",
-            "effect": "NoSchedule",
-        }],
+        "tolerations": tolerations(tolerated),
         "containers": [{
             "name": if for_install { INSTALL_DAEMON_SET } else { CLEANUP_DAEMON_SET },
             "image": image,
@@ -144,6 +275,14 @@ fn pod_spec(image: &str, action: &str, for_install: bool) -> serde_json::Value {
         }],
         "volumes": volumes,
     })
+}
+
+/// The tolerations for `tolerated`, always with the installer's own taint.
+fn tolerations(tolerated: &[ToleratedTaint]) -> Vec<serde_json::Value> {
+    let own = ToleratedTaint::installers_own();
+    let mut all: Vec<&ToleratedTaint> = vec![&own];
+    all.extend(tolerated.iter().filter(|t| **t != own));
+    all.into_iter().map(ToleratedTaint::toleration).collect()
 }
 
 fn daemon_set(
@@ -177,8 +316,9 @@ fn typed<T: serde::de::DeserializeOwned>(manifest: serde_json::Value) -> T {
 }
 
 impl InstallerObjects {
-    /// The objects for `namespace` with the installer `image`.
-    pub fn new(namespace: &str, image: &str) -> Self {
+    /// The objects for `namespace` with the installer `image`, whose pods
+    /// tolerate `tolerated` (and the installer's own taint).
+    pub fn new(namespace: &str, image: &str, tolerated: &[ToleratedTaint]) -> Self {
         Self {
             service_account: typed(json!({
                 "apiVersion": "v1",
@@ -215,7 +355,7 @@ impl InstallerObjects {
                 namespace,
                 INSTALL_DAEMON_SET,
                 (INSTALL_LABEL, INSTALL_VALUE),
-                pod_spec(image, "install", true),
+                pod_spec(image, "install", true, tolerated),
             ),
             runtime_class: typed(json!({
                 "apiVersion": "node.k8s.io/v1",
@@ -229,13 +369,13 @@ impl InstallerObjects {
 }
 
 /// The cleanup DaemonSet that uninstalls Sysbox from every node labelled
-/// `sysbox-runtime=running`.
-pub fn cleanup_daemon_set(namespace: &str, image: &str) -> DaemonSet {
+/// `sysbox-runtime=running`, its pods tolerating `tolerated`.
+pub fn cleanup_daemon_set(namespace: &str, image: &str, tolerated: &[ToleratedTaint]) -> DaemonSet {
     daemon_set(
         namespace,
         CLEANUP_DAEMON_SET,
         ("sysbox-cleanup", "yes"),
-        pod_spec(image, "cleanup", false),
+        pod_spec(image, "cleanup", false, tolerated),
     )
 }
 
@@ -311,7 +451,7 @@ mod tests {
 
     #[test]
     fn install_daemon_set_runs_on_labelled_nodes_with_the_image() {
-        let objects = InstallerObjects::new("kube-system", "example.com/sysbox-deploy-k8s:v9");
+        let objects = InstallerObjects::new("kube-system", "example.com/sysbox-deploy-k8s:v9", &[]);
         let ds = &objects.daemon_set;
         assert_eq!(ds.metadata.namespace.as_deref(), Some("kube-system"));
         assert_eq!(
@@ -359,7 +499,7 @@ mod tests {
 
     #[test]
     fn cleanup_daemon_set_runs_where_sysbox_runs_without_config() {
-        let ds = cleanup_daemon_set("sysbox", "img:v1");
+        let ds = cleanup_daemon_set("sysbox", "img:v1", &[]);
         assert_eq!(ds.metadata.name.as_deref(), Some(CLEANUP_DAEMON_SET));
         assert_eq!(
             daemon_set_node_selector(&ds),
@@ -378,7 +518,7 @@ mod tests {
 
     #[test]
     fn runtime_class_schedules_onto_running_nodes() {
-        let objects = InstallerObjects::new("kube-system", "img:v1");
+        let objects = InstallerObjects::new("kube-system", "img:v1", &[]);
         let rc = &objects.runtime_class;
         assert_eq!(rc.handler, "sysbox-runc");
         assert!(runtime_class_matches(rc, rc));
@@ -389,9 +529,9 @@ mod tests {
 
     #[test]
     fn changed_daemon_sets_do_not_match() {
-        let wanted = InstallerObjects::new("kube-system", "img:v1").daemon_set;
+        let wanted = InstallerObjects::new("kube-system", "img:v1", &[]).daemon_set;
         assert!(daemon_set_matches(&wanted, &wanted));
-        let newer = InstallerObjects::new("kube-system", "img:v2").daemon_set;
+        let newer = InstallerObjects::new("kube-system", "img:v2", &[]).daemon_set;
         assert!(!daemon_set_matches(&newer, &wanted));
         let mut unprivileged = wanted.clone();
         if let Some(pod) = unprivileged
@@ -406,7 +546,7 @@ mod tests {
 
     #[test]
     fn roles_and_bindings_compare_their_grants() {
-        let objects = InstallerObjects::new("kube-system", "img:v1");
+        let objects = InstallerObjects::new("kube-system", "img:v1", &[]);
         assert!(cluster_role_matches(
             &objects.cluster_role,
             &objects.cluster_role
@@ -415,7 +555,127 @@ mod tests {
         narrowed.rules = Some(vec![]);
         assert!(!cluster_role_matches(&narrowed, &objects.cluster_role));
         assert!(binding_matches(&objects.binding, &objects.binding));
-        let elsewhere = InstallerObjects::new("other", "img:v1").binding;
+        let elsewhere = InstallerObjects::new("other", "img:v1", &[]).binding;
         assert!(!binding_matches(&elsewhere, &objects.binding));
+    }
+
+    fn node(taints: &[(&str, Option<&str>, &str)]) -> Node {
+        serde_json::from_value(json!({
+            "metadata": { "name": "n" },
+            "spec": { "taints": taints.iter().map(|(key, value, effect)| {
+                json!({ "key": key, "value": value, "effect": effect })
+            }).collect::<Vec<_>>() },
+        }))
+        .expect("a node")
+    }
+
+    fn shown(taints: &[ToleratedTaint]) -> Vec<String> {
+        taints.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn tolerated_taints_are_the_blocking_taints_of_the_targets_plus_the_installers_own() {
+        let a = node(&[
+            ("dedicated", Some("cvm"), "NoSchedule"),
+            ("maintenance", None, "NoExecute"),
+            ("soft", Some("x"), "PreferNoSchedule"),
+        ]);
+        let b = node(&[
+            ("dedicated", Some("cvm"), "NoSchedule"),
+            ("dedicated", Some("cvm"), "NoExecute"),
+            ("gpu", Some("true"), "NoSchedule"),
+        ]);
+        assert_eq!(
+            shown(&tolerated_taints([&a, &b])),
+            [
+                "sysbox-runtime=not-running:NoSchedule",
+                "dedicated=cvm:NoExecute",
+                "dedicated=cvm:NoSchedule",
+                "gpu=true:NoSchedule",
+                "maintenance:NoExecute",
+            ],
+            "each once, PreferNoSchedule left out"
+        );
+        assert_eq!(
+            shown(&tolerated_taints(std::iter::empty())),
+            ["sysbox-runtime=not-running:NoSchedule"],
+            "no targets: only the installer's own"
+        );
+    }
+
+    #[test]
+    fn taints_kubernetes_sets_itself_are_not_tolerated() {
+        let n = node(&[
+            ("node.kubernetes.io/not-ready", None, "NoExecute"),
+            ("node.kubernetes.io/unschedulable", None, "NoSchedule"),
+            (
+                "node.kubernetes.io/out-of-service",
+                Some("nodeshutdown"),
+                "NoExecute",
+            ),
+            (
+                "node.cloudprovider.kubernetes.io/uninitialized",
+                Some("true"),
+                "NoSchedule",
+            ),
+            // The installer's own taint, present while it installs, once.
+            ("sysbox-runtime", Some("not-running"), "NoSchedule"),
+        ]);
+        assert_eq!(
+            shown(&tolerated_taints([&n])),
+            ["sysbox-runtime=not-running:NoSchedule"]
+        );
+    }
+
+    #[test]
+    fn daemon_sets_tolerate_exactly_the_given_taints_and_read_back_the_same() {
+        let tainted = node(&[
+            ("dedicated", Some("cvm"), "NoSchedule"),
+            ("bare", None, "NoExecute"),
+        ]);
+        let tolerated = tolerated_taints([&tainted]);
+        let install = InstallerObjects::new("kube-system", "img:v1", &tolerated).daemon_set;
+        let cleanup = cleanup_daemon_set("kube-system", "img:v1", &tolerated);
+        for ds in [&install, &cleanup] {
+            let pod = ds
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .expect("pod spec");
+            let tolerations = pod.tolerations.as_ref().expect("tolerations");
+            assert_eq!(tolerations.len(), 3);
+            assert!(
+                tolerations
+                    .iter()
+                    .all(|t| t.operator.as_deref() == Some("Equal")
+                        && t.toleration_seconds.is_none()),
+                "exact tolerations only: {tolerations:?}"
+            );
+            assert_eq!(daemon_set_tolerated_taints(ds), tolerated);
+        }
+        // As stored by the API server: an empty value is omitted.
+        let stored: DaemonSet = serde_json::from_value(json!({
+            "spec": {
+                "selector": {},
+                "template": { "spec": { "containers": [], "tolerations": [
+                    { "key": "sysbox-runtime", "operator": "Equal", "value": "not-running", "effect": "NoSchedule" },
+                    { "key": "bare", "operator": "Equal", "effect": "NoExecute" },
+                    { "operator": "Exists" },
+                ] } },
+            },
+        }))
+        .expect("a DaemonSet");
+        assert_eq!(
+            shown(&daemon_set_tolerated_taints(&stored)),
+            [
+                "sysbox-runtime=not-running:NoSchedule",
+                "bare:NoExecute",
+                "=*:"
+            ],
+            "an Exists toleration never equals a computed one"
+        );
+        // The installer's own taint is never doubled, nor dropped.
+        let doubled = InstallerObjects::new("kube-system", "img:v1", &tolerated[..1]).daemon_set;
+        assert_eq!(daemon_set_tolerated_taints(&doubled), tolerated[..1]);
     }
 }

@@ -59,6 +59,8 @@ pub(crate) trait ErasedResource<D>: Send + Sync {
         proposed: Value,
         private: PrivateState,
     ) -> PlanOutcome;
+    /// The diagnostics of a planned destroy of `prior`.
+    async fn plan_destroy(&self, ctx: &Ctx<D>, prior: Value) -> Diagnostics;
     async fn apply(
         &self,
         ctx: &Ctx<D>,
@@ -338,6 +340,19 @@ impl<R: Resource> ErasedResource<R::Data> for R {
             }
         }
         outcome
+    }
+
+    async fn plan_destroy(&self, ctx: &Ctx<R::Data>, prior: Value) -> Diagnostics {
+        let mut diagnostics = Diagnostics::new();
+        if prior.is_null() {
+            return diagnostics;
+        }
+        let name = Resource::type_name(self);
+        if let Some(prior_model) = decode::<R::Model>(name, "prior state", prior, &mut diagnostics)
+        {
+            Resource::plan_destroy(self, ctx, &prior_model, &mut diagnostics).await;
+        }
+        diagnostics
     }
 
     async fn apply(

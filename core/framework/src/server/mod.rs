@@ -595,17 +595,32 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         };
 
         if proposed.is_null() {
-            // Destroy: nothing to plan but the null state.
+            // Destroy: the null state, and what the resource says about it
+            // (nothing when the provider is not configured: there is no
+            // client to look with).
+            let diagnostics = match self.ctx() {
+                Ok(ctx) => match guard(
+                    &format!("{}: plan destroy", request.type_name),
+                    resource.handler.plan_destroy(&ctx, prior),
+                )
+                .await
+                {
+                    Ok(diagnostics) => diagnostics,
+                    Err(panicked) => return Ok(Response::new(respond(panicked.into()))),
+                },
+                Err(_) => Diagnostics::new(),
+            };
             log_done(
                 "PlanResourceChange",
                 &request.type_name,
                 id,
                 started,
-                &Diagnostics::new(),
+                &diagnostics,
             );
             return Ok(Response::new(pb::plan_resource_change::Response {
                 planned_state: request.proposed_new_state,
                 planned_private: request.prior_private,
+                diagnostics: convert::diagnostics(diagnostics),
                 ..Default::default()
             }));
         }
