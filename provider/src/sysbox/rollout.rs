@@ -69,6 +69,10 @@ pub struct Snapshot {
     /// pod template, where the watch has not yet seen the new pod's script
     /// start.
     pub stale: BTreeSet<String>,
+    /// The nodes the apply found as targets before the wait began: targets
+    /// until the watch sees them deleted, also while the watch has yet to
+    /// catch up with them (one that joined after the baseline).
+    pub expected: BTreeSet<String>,
     /// The DaemonSet being watched, if it exists.
     pub daemon_set: Option<DaemonSet>,
 }
@@ -99,6 +103,7 @@ impl Snapshot {
         self.nodes.remove(name);
         self.tainted.remove(name);
         self.stale.remove(name);
+        self.expected.remove(name);
     }
 
     /// Whether Sysbox runs on the node from the current installer.
@@ -181,6 +186,7 @@ impl Targets {
     /// every node the selector matches now.
     pub fn current(&self, snapshot: &Snapshot) -> BTreeSet<String> {
         let mut targets = self.named.clone();
+        targets.extend(snapshot.expected.iter().cloned());
         if let Some(selector) = &self.selector {
             targets.extend(
                 snapshot
@@ -243,7 +249,8 @@ impl Baseline {
 pub struct Start {
     /// The nodes before the DaemonSet was applied.
     pub baseline: Baseline,
-    /// Nodes the apply has labelled `sysbox-install=yes` since.
+    /// The target nodes the apply found and labelled `sysbox-install=yes`
+    /// after the baseline: waited for even before the watch shows them.
     pub labelled: BTreeSet<String>,
     /// Whether the apply created the DaemonSet or changed its pod template:
     /// then no installer pod is from before, and neither is Sysbox as
@@ -326,6 +333,7 @@ async fn watch_until(
             .map(|(name, _)| name.clone())
             .collect();
         node_version = start.baseline.resource_version;
+        snapshot.expected.clone_from(&start.labelled);
         labelled = start.labelled;
         list_nodes = false;
     }
@@ -346,6 +354,7 @@ async fn watch_until(
                 snapshot.set_node(node);
             }
             snapshot.stale.retain(|n| snapshot.nodes.contains_key(n));
+            snapshot.expected.retain(|n| snapshot.nodes.contains_key(n));
             if !snapshot.stale.is_empty() {
                 tracing::warn!(
                     nodes = ?snapshot.stale,
@@ -999,6 +1008,28 @@ mod tests {
         s.stale.insert("a".to_owned());
         s.remove_node("a");
         assert!(s.stale.is_empty() && s.tainted.is_empty());
+    }
+
+    #[test]
+    fn targets_found_after_the_baseline_are_waited_for_before_the_watch_shows_them() {
+        let wanted = Targets {
+            named: BTreeSet::new(),
+            selector: Some(BTreeMap::from([("group".to_owned(), "cvm".to_owned())])),
+        };
+        // The baseline predates the nodes; the DaemonSet has not scheduled anything yet.
+        let mut s = Snapshot {
+            expected: targets(&["joined"]),
+            daemon_set: Some(rolled(1, 1, 0, 0, 0)),
+            ..Snapshot::default()
+        };
+        assert_eq!(wanted.current(&s), targets(&["joined"]));
+        assert!(!s.install_done(&wanted.current(&s)));
+        s.set_node(&node("joined", Some(RUNNING), false));
+        s.daemon_set = Some(rolled(1, 1, 1, 1, 1));
+        assert!(s.install_done(&wanted.current(&s)));
+        // Deleted while waited for: no longer a target.
+        s.remove_node("joined");
+        assert!(wanted.current(&s).is_empty());
     }
 
     #[test]
