@@ -22,6 +22,7 @@ use crate::data_sources::workspace_image::WorkspaceImage;
 use crate::functions::parse_image_reference::ParseImageReference;
 use crate::functions::sysbox_supported::SysboxSupported;
 use crate::kube::{KubeClientCell, KubeError, KubeSettings};
+use crate::resources::coder_template::CoderTemplateResource;
 use crate::resources::nodegroup::NodegroupResource;
 use crate::resources::registry::RegistryResource;
 use crate::resources::settings::Settings;
@@ -451,6 +452,7 @@ impl Provider for CvmProvider {
             ResourceHandle::new(RegistryResource),
             ResourceHandle::new(NodegroupResource),
             ResourceHandle::new(SysboxResource),
+            ResourceHandle::new(CoderTemplateResource),
         ]
     }
 

@@ -1,4 +1,5 @@
-//! [`CoderClient`]: authenticated, retrying calls to a Coder v1 deployment.
+//! [`CoderClient`]: authenticated, retrying calls to a Coder deployment of
+//! either generation, and which generation it is.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,8 +15,9 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use super::error::CoderError;
-use super::registry::{NewRegistry, Registry, RegistryUpdate};
 use super::retry;
+use super::v1::CoderV1;
+use super::v2::CoderV2;
 use crate::provider::CoderSettings;
 
 /// How long a call may retry when no deadline was set.
@@ -36,12 +38,16 @@ const MAX_BODY: usize = 8 << 20;
 const MAX_EXCERPT: usize = 200;
 /// The header Coder v1 reads the session token from.
 const SESSION_TOKEN: HeaderName = HeaderName::from_static("session-token");
+/// The header Coder v2 reads the session token from.
+const CODER_SESSION_TOKEN: HeaderName = HeaderName::from_static("coder-session-token");
 
-/// A client of one Coder v1 deployment. Cloning is cheap: clones share the
-/// connection pool and the result of [`ensure_v1`](Self::ensure_v1).
+/// A client of one Coder deployment. Cloning is cheap: clones share the
+/// connection pool and the [`Generation`] once it is known.
 ///
-/// Every request carries the `Session-Token` header and the configured
-/// extra headers. Calls retry 429, 502, 503, 504 and transport failures
+/// [`v1`](Self::v1) and [`v2`](Self::v2) give the API of the generation a
+/// resource needs, and refuse the other one. Every request carries the
+/// session token (in `Session-Token` for v1, `Coder-Session-Token` for v2)
+/// and the configured extra headers. Calls retry 429, 502, 503, 504 and transport failures
 /// (see [`retry`](super::retry) for which are safe per method) with
 /// exponential backoff until the deadline. Dropping a call's future aborts
 /// its request, so callers cancel with `tokio::select!`.
@@ -51,6 +57,17 @@ pub struct CoderClient {
     /// When calls stop retrying; `None` means two minutes after each call
     /// starts.
     deadline: Option<Instant>,
+    /// The header the session token travels in.
+    token_header: HeaderName,
+}
+
+/// Which Coder a deployment is, with its version (without a leading `v`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// Coder v1 ("Coder Classic"), `/api/v0`.
+    V1(String),
+    /// Coder v2 (github.com/coder/coder), `/api/v2`.
+    V2(String),
 }
 
 /// What all clones of a client share.
@@ -60,28 +77,59 @@ struct Shared {
     base_url: Url,
     /// Names of the configured extra headers (for `Debug`).
     header_names: Vec<String>,
-    /// The deployment's version, once [`CoderClient::ensure_v1`] succeeded.
-    v1_version: OnceCell<String>,
+    /// The session token (marked sensitive).
+    token: HeaderValue,
+    /// The deployment's generation, once detected.
+    generation: OnceCell<Generation>,
 }
 
-/// A 2xx answer.
-struct Reply {
+/// A 2xx (or 304 Not Modified) answer.
+pub(super) struct Reply {
     method: Method,
     /// The request URL, without user info.
     url: String,
-    status: StatusCode,
-    body: Vec<u8>,
+    pub(super) status: StatusCode,
+    pub(super) body: Vec<u8>,
+}
+
+/// A request body and its media type.
+pub(super) struct Body {
+    content_type: &'static str,
+    bytes: Vec<u8>,
+}
+
+impl Body {
+    /// `value` as JSON.
+    pub(super) fn json(value: &impl Serialize) -> Body {
+        Body {
+            content_type: "application/json",
+            bytes: json_body(value),
+        }
+    }
+
+    /// Bytes of the given media type.
+    pub(super) fn bytes(content_type: &'static str, bytes: Vec<u8>) -> Body {
+        Body {
+            content_type,
+            bytes,
+        }
+    }
 }
 
 impl Reply {
     /// The body as JSON of type `T`.
-    fn json<T: DeserializeOwned>(&self) -> Result<T, CoderError> {
-        serde_json::from_slice(&self.body).map_err(|source| CoderError::InvalidResponse {
+    pub(super) fn json<T: DeserializeOwned>(&self) -> Result<T, CoderError> {
+        serde_json::from_slice(&self.body).map_err(|source| self.invalid(source))
+    }
+
+    /// The error for a body that is JSON but not what was expected.
+    pub(super) fn invalid(&self, source: serde_json::Error) -> CoderError {
+        CoderError::InvalidResponse {
             method: self.method.clone(),
             url: self.url.clone(),
             status: self.status,
             source,
-        })
+        }
     }
 }
 
@@ -89,6 +137,16 @@ impl Reply {
 #[derive(Deserialize)]
 struct VersionBody {
     version: String,
+}
+
+/// Coder v2's error body: `{"message", "detail", "validations"}`.
+#[derive(Deserialize)]
+struct V2ErrorBody {
+    message: String,
+    #[serde(default)]
+    detail: String,
+    #[serde(default)]
+    validations: Vec<Value>,
 }
 
 /// Coder v1's error body: `{"error": {"msg", "code", "details"}}`.
@@ -157,7 +215,6 @@ impl CoderClient {
                          newline?)",
             })?;
         token_value.set_sensitive(true);
-        headers.insert(SESSION_TOKEN, token_value);
 
         let http = reqwest::Client::builder()
             .default_headers(headers)
@@ -174,9 +231,11 @@ impl CoderClient {
                 http,
                 base_url,
                 header_names: settings.headers.keys().cloned().collect(),
-                v1_version: OnceCell::new(),
+                token: token_value,
+                generation: OnceCell::new(),
             }),
             deadline: None,
+            token_header: SESSION_TOKEN,
         })
     }
 
@@ -186,7 +245,15 @@ impl CoderClient {
         CoderClient {
             shared: Arc::clone(&self.shared),
             deadline: Some(deadline),
+            token_header: self.token_header.clone(),
         }
+    }
+
+    /// When this client's calls stop retrying (for calls that wait on
+    /// Coder, such as an import job, too).
+    pub(super) fn deadline(&self) -> Instant {
+        self.deadline
+            .unwrap_or_else(|| Instant::now() + DEFAULT_CALL_TIME)
     }
 
     /// The deployment's URL (its path always ends in `/`).
@@ -194,29 +261,55 @@ impl CoderClient {
         &self.shared.base_url
     }
 
-    /// Checks, once per client and its clones, that the deployment is Coder
-    /// v1, and returns its version (without a leading `v`).
+    /// Which generation the deployment is, asked once per client and its
+    /// clones (a failure is not remembered: the next call asks again).
     ///
-    /// `GET /api/v2/buildinfo` answers 200 only on Coder v2, which gives
-    /// [`CoderError::V2Deployment`]; v1 answers 404 ("Route not found.").
-    /// Then `GET /api/private/version` gives the v1 version. A failure is
-    /// not remembered: the next call checks again.
-    pub async fn ensure_v1(&self) -> Result<String, CoderError> {
+    /// `GET /api/v2/buildinfo` answers 200 with the version only on Coder
+    /// v2; v1 answers 404 ("Route not found."), and then
+    /// `GET /api/private/version` gives the v1 version.
+    pub async fn generation(&self) -> Result<Generation, CoderError> {
         self.shared
-            .v1_version
-            .get_or_try_init(|| self.detect_v1())
+            .generation
+            .get_or_try_init(|| self.detect())
             .await
             .cloned()
     }
 
-    async fn detect_v1(&self) -> Result<String, CoderError> {
+    /// The Coder v1 API; fails with [`CoderError::V2Deployment`] on v2.
+    pub async fn v1(&self) -> Result<CoderV1, CoderError> {
+        match self.generation().await? {
+            Generation::V1(version) => Ok(CoderV1::new(self.clone(), version)),
+            Generation::V2(version) => Err(CoderError::V2Deployment {
+                url: self.shown_base_url(),
+                version,
+            }),
+        }
+    }
+
+    /// The Coder v2 API; fails with [`CoderError::V1Deployment`] on v1.
+    pub async fn v2(&self) -> Result<CoderV2, CoderError> {
+        match self.generation().await? {
+            Generation::V2(version) => {
+                let mut client = self.clone();
+                client.token_header = CODER_SESSION_TOKEN;
+                Ok(CoderV2::new(client, version))
+            }
+            Generation::V1(version) => Err(CoderError::V1Deployment {
+                url: self.shown_base_url(),
+                version,
+            }),
+        }
+    }
+
+    async fn detect(&self) -> Result<Generation, CoderError> {
         let buildinfo = self.endpoint(&["api", "v2", "buildinfo"]);
         match self.call(Method::GET, buildinfo, None).await {
             Ok(reply) => {
                 // A 200 that is not build info (say, a web page) is not v2;
                 // the version check below then finds out what it is.
                 if let Ok(info) = reply.json::<VersionBody>() {
-                    return Err(self.v2_deployment(info.version));
+                    tracing::debug!(version = %info.version, "Coder v2 deployment");
+                    return Ok(Generation::V2(without_v(&info.version)));
                 }
             }
             Err(CoderError::NotFound { .. }) => {}
@@ -224,115 +317,21 @@ impl CoderClient {
         }
         let version_url = self.endpoint(&["api", "private", "version"]);
         let reply = self.call(Method::GET, version_url, None).await?;
-        let version = reply.json::<VersionBody>()?.version;
-        let version = version.trim();
-        let version = version.strip_prefix('v').unwrap_or(version);
+        let version = without_v(&reply.json::<VersionBody>()?.version);
         if version.starts_with("2.") {
-            return Err(self.v2_deployment(version.to_owned()));
+            return Ok(Generation::V2(version));
         }
         tracing::debug!(version, "Coder v1 deployment");
-        Ok(version.to_owned())
+        Ok(Generation::V1(version))
     }
 
-    fn v2_deployment(&self, version: String) -> CoderError {
-        CoderError::V2Deployment {
-            url: without_user_info(&self.shared.base_url).into(),
-            version,
-        }
-    }
-
-    /// `GET /api/v0/workspaces/config`: the deployment's workspace settings
-    /// as a JSON object, with every key the server sent.
-    pub async fn get_workspaces_config(&self) -> Result<Map<String, Value>, CoderError> {
-        let url = self.endpoint(&["api", "v0", "workspaces", "config"]);
-        self.call(Method::GET, url, None).await?.json()
-    }
-
-    /// `PUT /api/v0/workspaces/config` with the whole settings object
-    /// (send back every key [`get_workspaces_config`](Self::get_workspaces_config)
-    /// returned, changed or not).
-    pub async fn put_workspaces_config(
-        &self,
-        config: &Map<String, Value>,
-    ) -> Result<(), CoderError> {
-        let url = self.endpoint(&["api", "v0", "workspaces", "config"]);
-        self.call(Method::PUT, url, Some(json_body(config)))
-            .await
-            .map(drop)
-    }
-
-    /// `POST /api/v0/registries`: creates a registry.
-    ///
-    /// A POST is retried only when it certainly was not acted on: the
-    /// connection failed, or the answer was 429 or 503. After a 502 or 504
-    /// the registry may have been created behind the gateway, and a retry
-    /// could create a second one, so those fail at once.
-    pub async fn create_registry(&self, request: &NewRegistry) -> Result<Registry, CoderError> {
-        let url = self.endpoint(&["api", "v0", "registries"]);
-        self.call(Method::POST, url, Some(json_body(request)))
-            .await?
-            .json()
-    }
-
-    /// `GET /api/v0/registries/{id}`; `None` when Coder answers 404.
-    pub async fn find_registry(&self, id: &str) -> Result<Option<Registry>, CoderError> {
-        if id.is_empty() {
-            return Ok(None);
-        }
-        let url = self.endpoint(&["api", "v0", "registries", id]);
-        match self.call(Method::GET, url, None).await {
-            Ok(reply) => reply.json().map(Some),
-            Err(CoderError::NotFound { .. }) => Ok(None),
-            Err(error) => Err(error),
-        }
-    }
-
-    /// `PATCH /api/v0/registries/{id}` with only the `Some` fields of
-    /// `update`; returns the registry as it is afterwards. When the answer
-    /// does not carry the registry, it is read back.
-    pub async fn update_registry(
-        &self,
-        id: &str,
-        update: &RegistryUpdate,
-    ) -> Result<Registry, CoderError> {
-        let url = self.endpoint(&["api", "v0", "registries", id]);
-        let reply = self
-            .call(Method::PATCH, url.clone(), Some(json_body(update)))
-            .await?;
-        if let Ok(registry) = reply.json() {
-            return Ok(registry);
-        }
-        self.find_registry(id)
-            .await?
-            .ok_or_else(|| CoderError::NotFound {
-                method: Method::GET,
-                url: without_user_info(&url).into(),
-                msg: String::new(),
-            })
-    }
-
-    /// `DELETE /api/v0/registries/{id}`; a registry that is already gone
-    /// (404) counts as deleted.
-    pub async fn delete_registry(&self, id: &str) -> Result<(), CoderError> {
-        if id.is_empty() {
-            return Ok(());
-        }
-        let url = self.endpoint(&["api", "v0", "registries", id]);
-        match self.call(Method::DELETE, url, None).await {
-            Ok(_) | Err(CoderError::NotFound { .. }) => Ok(()),
-            Err(error) => Err(error),
-        }
-    }
-
-    /// `GET /api/v0/registries?org={org}`: the organization's registries.
-    pub async fn list_registries(&self, org: &str) -> Result<Vec<Registry>, CoderError> {
-        let mut url = self.endpoint(&["api", "v0", "registries"]);
-        url.query_pairs_mut().append_pair("org", org);
-        self.call(Method::GET, url, None).await?.json()
+    /// The deployment's URL for messages (no user info).
+    pub(super) fn shown_base_url(&self) -> String {
+        without_user_info(&self.shared.base_url).into()
     }
 
     /// The URL of the API path made of `segments` (each percent-encoded).
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    pub(super) fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.shared.base_url.clone();
         // `new` accepts only http(s) URLs, which always have path segments,
         // so this never fails.
@@ -343,12 +342,12 @@ impl CoderClient {
     }
 
     /// Sends a request, retrying what is safe to retry until the deadline.
-    /// Returns 2xx answers; every other outcome is an error.
-    async fn call(
+    /// Returns 2xx and 304 answers; every other outcome is an error.
+    pub(super) async fn call(
         &self,
         method: Method,
         url: Url,
-        body: Option<Vec<u8>>,
+        body: Option<Body>,
     ) -> Result<Reply, CoderError> {
         let deadline = self
             .deadline
@@ -366,11 +365,12 @@ impl CoderClient {
                 .shared
                 .http
                 .request(method.clone(), url.clone())
+                .header(self.token_header.clone(), self.shared.token.clone())
                 .timeout(timeout);
             if let Some(body) = &body {
                 request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
+                    .header(CONTENT_TYPE, body.content_type)
+                    .body(body.bytes.clone());
             }
             let outcome = send(request).await;
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -384,7 +384,9 @@ impl CoderClient {
                         elapsed_ms,
                         "Coder API call"
                     );
-                    if status.is_success() {
+                    // 304: Coder v2's answer to a template update that
+                    // changes nothing.
+                    if status.is_success() || status == StatusCode::NOT_MODIFIED {
                         return Ok(Reply {
                             method,
                             url: shown,
@@ -445,6 +447,7 @@ impl std::fmt::Debug for CoderClient {
             .field("session_token", &"(sensitive)")
             .field("headers", &self.shared.header_names)
             .field("deadline", &self.deadline)
+            .field("token_header", &self.token_header.as_str())
             .finish()
     }
 }
@@ -479,7 +482,20 @@ fn status_error(method: &Method, url: &str, status: StatusCode, body: &[u8]) -> 
                 .filter(|details| !details.is_null())
                 .map(Box::new),
         ),
-        Err(_) => (excerpt(body), String::new(), None),
+        Err(_) => match serde_json::from_slice::<V2ErrorBody>(body) {
+            Ok(v2) => {
+                let mut details = Map::new();
+                if !v2.detail.is_empty() {
+                    details.insert("detail".into(), Value::String(v2.detail));
+                }
+                if !v2.validations.is_empty() {
+                    details.insert("validations".into(), Value::Array(v2.validations));
+                }
+                let details = (!details.is_empty()).then(|| Box::new(Value::Object(details)));
+                (v2.message, String::new(), details)
+            }
+            Err(_) => (excerpt(body), String::new(), None),
+        },
     };
     let method = method.clone();
     let url = url.to_owned();
@@ -547,6 +563,12 @@ fn same_host_redirects(attempt: redirect::Attempt<'_>) -> redirect::Action {
     }
 }
 
+/// A version without its leading `v`, trimmed.
+fn without_v(version: &str) -> String {
+    let version = version.trim();
+    version.strip_prefix('v').unwrap_or(version).to_owned()
+}
+
 /// `url` without user name and password, for messages.
 fn without_user_info(url: &Url) -> Url {
     let mut url = url.clone();
@@ -560,8 +582,8 @@ fn without_user_info(url: &Url) -> Url {
 /// The JSON body of a request.
 fn json_body(value: &impl Serialize) -> Vec<u8> {
     // serde_json fails only on maps with non-string keys or on Serialize
-    // impls that return errors; the bodies sent here (NewRegistry,
-    // RegistryUpdate, Map<String, Value>) have neither.
+    // impls that return errors; the bodies sent here (plain structs and
+    // Map<String, Value>) have neither.
     serde_json::to_vec(value).expect("request bodies always serialize")
 }
 
@@ -572,6 +594,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::coder::v1::{NewRegistry, RegistryUpdate};
     use crate::test_server::{Answer, TestServer};
 
     const TOKEN: &str = "tok-9f8e7d6c5b4a";
@@ -588,6 +611,19 @@ mod tests {
 
     fn client(server: &TestServer) -> CoderClient {
         CoderClient::new(&settings(&server.url)).unwrap()
+    }
+
+    /// The v1 API of `client` without asking the server which generation it is.
+    fn as_v1(client: &CoderClient) -> CoderV1 {
+        CoderV1::new(client.clone(), "1.44.0".into())
+    }
+
+    fn v1(server: &TestServer) -> CoderV1 {
+        as_v1(&client(server))
+    }
+
+    async fn ensure_v1(client: &CoderClient) -> Result<String, CoderError> {
+        client.v1().await.map(|v1| v1.version().to_owned())
     }
 
     fn registry_json(id: &str) -> Value {
@@ -611,7 +647,7 @@ mod tests {
             Answer::json(200, json!({"enable_container_vms": true, "gpu_vendor": ""}))
         })
         .await;
-        let config = client(&server).get_workspaces_config().await.unwrap();
+        let config = v1(&server).get_workspaces_config().await.unwrap();
         assert_eq!(config["enable_container_vms"], json!(true));
         let seen = server.seen();
         assert_eq!(seen.len(), 1);
@@ -627,7 +663,13 @@ mod tests {
         let url = server.url.join("coder").unwrap();
         let client = CoderClient::new(&settings(&url)).unwrap();
         assert!(client.base_url().path().ends_with("/coder/"));
-        assert!(client.list_registries("my org").await.unwrap().is_empty());
+        assert!(
+            as_v1(&client)
+                .list_registries("my org")
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             server.seen()[0].target,
             "/coder/api/v0/registries?org=my+org"
@@ -640,10 +682,7 @@ mod tests {
         let mut config = Map::new();
         config.insert("enable_container_vms".into(), json!(true));
         config.insert("unknown_key".into(), json!(7));
-        client(&server)
-            .put_workspaces_config(&config)
-            .await
-            .unwrap();
+        v1(&server).put_workspaces_config(&config).await.unwrap();
         let seen = &server.seen()[0];
         assert_eq!(seen.method, "PUT");
         assert_eq!(seen.header("content-type"), Some("application/json"));
@@ -670,7 +709,7 @@ mod tests {
             username: "robot".into(),
             password: PASSWORD.into(),
         };
-        let error = client(&server).create_registry(&new).await.unwrap_err();
+        let error = v1(&server).create_registry(&new).await.unwrap_err();
         let CoderError::Api {
             status,
             ref msg,
@@ -707,10 +746,7 @@ mod tests {
             )
         })
         .await;
-        let error = client(&server)
-            .list_registries("default")
-            .await
-            .unwrap_err();
+        let error = v1(&server).list_registries("default").await.unwrap_err();
         let CoderError::Api { msg, .. } = error else {
             panic!("{error:?}");
         };
@@ -724,7 +760,7 @@ mod tests {
             Answer::json(401, json!({"error": {"msg": "unauthorized", "code": ""}}))
         })
         .await;
-        let error = client(&server).get_workspaces_config().await.unwrap_err();
+        let error = v1(&server).get_workspaces_config().await.unwrap_err();
         assert!(
             matches!(error, CoderError::Unauthorized { .. }),
             "{error:?}"
@@ -743,19 +779,19 @@ mod tests {
         })
         .await;
         let client = client(&server);
-        assert_eq!(client.find_registry("gone").await.unwrap(), None);
-        let found = client.find_registry("r1").await.unwrap().unwrap();
+        assert_eq!(as_v1(&client).find_registry("gone").await.unwrap(), None);
+        let found = as_v1(&client).find_registry("r1").await.unwrap().unwrap();
         assert_eq!(found.registry, "harbor.example.com");
-        client.delete_registry("gone").await.unwrap();
-        assert_eq!(client.find_registry("").await.unwrap(), None);
-        let error = client
+        as_v1(&client).delete_registry("gone").await.unwrap();
+        assert_eq!(as_v1(&client).find_registry("").await.unwrap(), None);
+        let error = as_v1(&client)
             .update_registry("gone", &RegistryUpdate::default())
             .await
             .unwrap_err();
         assert!(matches!(error, CoderError::NotFound { .. }), "{error:?}");
         assert!(error.to_string().contains("\"registry not found\""));
         // Ids are one path segment, however odd.
-        assert_eq!(client.find_registry("a/b c").await.unwrap(), None);
+        assert_eq!(as_v1(&client).find_registry("a/b c").await.unwrap(), None);
         assert_eq!(
             server.seen().last().unwrap().target,
             "/api/v0/registries/a%2Fb%20c"
@@ -770,10 +806,7 @@ mod tests {
             password: Some(PASSWORD.into()),
             ..RegistryUpdate::default()
         };
-        let updated = client(&server)
-            .update_registry("r1", &update)
-            .await
-            .unwrap();
+        let updated = v1(&server).update_registry("r1", &update).await.unwrap();
         assert_eq!(updated.id, "r1");
         let seen = &server.seen()[0];
         assert_eq!(seen.method, "PATCH");
@@ -791,7 +824,7 @@ mod tests {
             _ => Answer::json(200, registry_json("r1")),
         })
         .await;
-        let updated = client(&server)
+        let updated = v1(&server)
             .update_registry("r1", &RegistryUpdate::default())
             .await
             .unwrap();
@@ -802,7 +835,7 @@ mod tests {
     #[tokio::test]
     async fn invalid_json_is_an_invalid_response() {
         let server = TestServer::start(|_, _| Answer::json(200, json!(["not", "a", "map"]))).await;
-        let error = client(&server).get_workspaces_config().await.unwrap_err();
+        let error = v1(&server).get_workspaces_config().await.unwrap_err();
         assert!(
             matches!(error, CoderError::InvalidResponse { .. }),
             "{error:?}"
@@ -819,7 +852,7 @@ mod tests {
             }
         })
         .await;
-        let config = client(&server).get_workspaces_config().await.unwrap();
+        let config = v1(&server).get_workspaces_config().await.unwrap();
         assert_eq!(config["enable_container_vms"], json!(false));
         assert_eq!(server.seen().len(), 3);
     }
@@ -835,7 +868,7 @@ mod tests {
         })
         .await;
         let started = Instant::now();
-        client(&server).list_registries("default").await.unwrap();
+        v1(&server).list_registries("default").await.unwrap();
         let elapsed = started.elapsed();
         assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
         assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
@@ -848,7 +881,7 @@ mod tests {
             TestServer::start(|_, _| Answer::empty(503).header("Retry-After", "3600")).await;
         let started = Instant::now();
         let client = client(&server).with_deadline(Instant::now() + Duration::from_secs(30));
-        let error = client.list_registries("default").await.unwrap_err();
+        let error = as_v1(&client).list_registries("default").await.unwrap_err();
         assert!(
             matches!(error, CoderError::GaveUp { attempts: 1, .. }),
             "{error:?}"
@@ -861,7 +894,7 @@ mod tests {
         let server = TestServer::start(|_, _| Answer::empty(503)).await;
         let started = Instant::now();
         let client = client(&server).with_deadline(started + Duration::from_millis(1500));
-        let error = client.get_workspaces_config().await.unwrap_err();
+        let error = as_v1(&client).get_workspaces_config().await.unwrap_err();
         let elapsed = started.elapsed();
         assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
         let CoderError::GaveUp {
@@ -901,14 +934,11 @@ mod tests {
             _ => Answer::json(201, registry_json("r9")),
         })
         .await;
-        assert_eq!(
-            client(&server).create_registry(&new).await.unwrap().id,
-            "r9"
-        );
+        assert_eq!(v1(&server).create_registry(&new).await.unwrap().id, "r9");
         assert_eq!(server.seen().len(), 2);
 
         let server = TestServer::start(|_, _| Answer::empty(502)).await;
-        let error = client(&server).create_registry(&new).await.unwrap_err();
+        let error = v1(&server).create_registry(&new).await.unwrap_err();
         assert!(
             matches!(
                 error,
@@ -931,7 +961,7 @@ mod tests {
             .unwrap()
             .with_deadline(Instant::now() + Duration::from_secs(1));
         let started = Instant::now();
-        let error = client.delete_registry("r1").await.unwrap_err();
+        let error = as_v1(&client).delete_registry("r1").await.unwrap_err();
         assert!(started.elapsed() < Duration::from_millis(1500));
         let CoderError::GaveUp {
             attempts, ref last, ..
@@ -964,7 +994,7 @@ mod tests {
             }
         });
         let client = CoderClient::new(&settings(&url)).unwrap();
-        let error = client.get_workspaces_config().await.unwrap_err();
+        let error = as_v1(&client).get_workspaces_config().await.unwrap_err();
         task.abort();
         assert!(matches!(error, CoderError::Transport { .. }), "{error:?}");
         assert_eq!(accepts.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -979,7 +1009,7 @@ mod tests {
             _ => Answer::empty(500),
         })
         .await;
-        let error = client(&server).get_workspaces_config().await.unwrap_err();
+        let error = v1(&server).get_workspaces_config().await.unwrap_err();
         assert!(
             matches!(
                 error,
@@ -999,7 +1029,7 @@ mod tests {
             _ => Answer::json(200, json!({"gpu_vendor": "nvidia"})),
         })
         .await;
-        let config = client(&server).get_workspaces_config().await.unwrap();
+        let config = v1(&server).get_workspaces_config().await.unwrap();
         assert_eq!(config["gpu_vendor"], json!("nvidia"));
         assert_eq!(server.seen()[1].header("session-token"), Some(TOKEN));
     }
@@ -1013,11 +1043,11 @@ mod tests {
             _ => Answer::empty(500),
         })
         .await;
-        let error = client(&server).ensure_v1().await.unwrap_err();
+        let error = ensure_v1(&client(&server)).await.unwrap_err();
         let CoderError::V2Deployment { ref version, .. } = error else {
             panic!("{error:?}");
         };
-        assert_eq!(version, "v2.10.2+abc");
+        assert_eq!(version, "2.10.2+abc");
     }
 
     /// What a Coder v2 deployment answers: build info under /api/v2, and 200 with its web page
@@ -1043,7 +1073,7 @@ mod tests {
     async fn detects_coder_v2_that_serves_its_web_page_outside_the_api() {
         let server = TestServer::start(|seen, _| coder_v2(seen)).await;
         let client = client(&server);
-        let error = client.ensure_v1().await.unwrap_err();
+        let error = ensure_v1(&client).await.unwrap_err();
         let CoderError::V2Deployment {
             ref url,
             ref version,
@@ -1051,13 +1081,13 @@ mod tests {
         else {
             panic!("{error:?}");
         };
-        assert_eq!(version, "v2.30.0");
+        assert_eq!(version, "2.30.0");
         assert_eq!(url, server.url.as_str());
         // Detected before any v1 route is asked.
         let paths: Vec<_> = server.seen().iter().map(|s| s.path().to_owned()).collect();
         assert_eq!(paths, ["/api/v2/buildinfo"]);
         // A v1 call on its own would get the web page, which is not the settings object.
-        let config = client.get_workspaces_config().await.unwrap_err();
+        let config = as_v1(&client).get_workspaces_config().await.unwrap_err();
         assert!(
             matches!(config, CoderError::InvalidResponse { .. }),
             "{config:?}"
@@ -1071,7 +1101,7 @@ mod tests {
             _ => route_not_found(),
         })
         .await;
-        let error = client(&server).ensure_v1().await.unwrap_err();
+        let error = ensure_v1(&client(&server)).await.unwrap_err();
         assert!(
             matches!(error, CoderError::V2Deployment { .. }),
             "{error:?}"
@@ -1086,10 +1116,10 @@ mod tests {
         })
         .await;
         let client = client(&server);
-        assert_eq!(client.ensure_v1().await.unwrap(), "1.44.0");
-        assert_eq!(client.ensure_v1().await.unwrap(), "1.44.0");
+        assert_eq!(ensure_v1(&client).await.unwrap(), "1.44.0");
+        assert_eq!(ensure_v1(&client).await.unwrap(), "1.44.0");
         let later = client.with_deadline(Instant::now() + Duration::from_secs(5));
-        assert_eq!(later.ensure_v1().await.unwrap(), "1.44.0");
+        assert_eq!(ensure_v1(&later).await.unwrap(), "1.44.0");
         let paths: Vec<_> = server.seen().iter().map(|s| s.path().to_owned()).collect();
         assert_eq!(paths, ["/api/v2/buildinfo", "/api/private/version"]);
     }
@@ -1103,8 +1133,8 @@ mod tests {
         })
         .await;
         let client = client(&server);
-        assert!(client.ensure_v1().await.is_err());
-        assert_eq!(client.ensure_v1().await.unwrap(), "1.30.0");
+        assert!(ensure_v1(&client).await.is_err());
+        assert_eq!(ensure_v1(&client).await.unwrap(), "1.30.0");
     }
 
     #[test]
@@ -1173,12 +1203,14 @@ mod tests {
         ))
         .unwrap();
         drop(listener);
-        let transport = CoderClient::new(&settings(&refused))
-            .unwrap()
-            .with_deadline(Instant::now())
-            .get_workspaces_config()
-            .await
-            .unwrap_err();
+        let transport = as_v1(
+            &CoderClient::new(&settings(&refused))
+                .unwrap()
+                .with_deadline(Instant::now()),
+        )
+        .get_workspaces_config()
+        .await
+        .unwrap_err();
         let unauthorized = CoderError::Unauthorized {
             method: Method::GET,
             url: without_user_info(&url).into(),

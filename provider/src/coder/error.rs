@@ -44,18 +44,76 @@ pub enum CoderError {
         #[source]
         source: reqwest::Error,
     },
-    /// The URL points at a Coder v2 deployment, which this provider cannot
-    /// manage.
+    /// A Coder v1 resource (`cvm_settings`, `cvm_registry`) was pointed at
+    /// a Coder v2 deployment, which has neither.
     #[error(
-        "the deployment at {url} is Coder {version}, a Coder v2 deployment; this provider \
-         manages Coder v1 (Coder Classic / Enterprise), whose site-wide CVM switch and registry \
-         API do not exist in v2"
+        "the deployment at {url} is Coder {version}, a Coder v2 deployment: Coder v2 has no \
+         site-wide CVM switch and no registry API, which this resource manages (they are Coder \
+         v1's)"
     )]
     V2Deployment {
         /// The deployment's base URL.
         url: String,
         /// The version `/api/v2/buildinfo` reported.
         version: String,
+    },
+    /// A Coder v2 resource (`cvm_coder_template`) was pointed at a Coder v1
+    /// deployment.
+    #[error(
+        "the deployment at {url} is Coder {version}, a Coder v1 deployment: this resource \
+         manages Coder v2 templates, which Coder v1 does not have"
+    )]
+    V1Deployment {
+        /// The deployment's base URL.
+        url: String,
+        /// The version `/api/private/version` reported.
+        version: String,
+    },
+    /// A template version's import job (Terraform run by Coder's
+    /// provisioner) did not succeed.
+    #[error(
+        "Coder could not import template version {version:?}: the import job {status}{}{}",
+        msg_note(.error),
+        log_note(.log)
+    )]
+    ImportFailed {
+        /// The version's id.
+        id: String,
+        /// The version's name.
+        version: String,
+        /// The job's final status (`failed`, `canceled`).
+        status: String,
+        /// The job's error message.
+        error: String,
+        /// The job's error log lines (what Terraform printed), oldest first.
+        log: Vec<String>,
+    },
+    /// A template version's import job was still running when the
+    /// operation's timeout ran out.
+    #[error(
+        "template version {version:?} was still being imported (job {status}) when the timeout \
+         ran out"
+    )]
+    ImportTimedOut {
+        /// The version's name.
+        version: String,
+        /// The job's status then.
+        status: String,
+    },
+    /// Coder v2 refuses to delete a template that workspaces still use.
+    #[error(
+        "Coder refuses to delete template {template:?}: {count} workspace{} still use{} it ({})",
+        if *.count == 1 { "" } else { "s" },
+        if *.count == 1 { "s" } else { "" },
+        .workspaces.join(", ")
+    )]
+    TemplateInUse {
+        /// The template's name.
+        template: String,
+        /// How many workspaces use it.
+        count: usize,
+        /// Some of them, as `owner/name`.
+        workspaces: Vec<String>,
     },
     /// Coder refused the request with an error body
     /// `{"error":{"msg","code","details"}}` (or an unexpected status).
@@ -153,6 +211,14 @@ fn code_note(code: &str) -> String {
     }
 }
 
+fn log_note(log: &[String]) -> String {
+    if log.is_empty() {
+        String::new()
+    } else {
+        format!("; the provisioner's log:\n{}", log.join("\n"))
+    }
+}
+
 fn msg_note(msg: &str) -> String {
     if msg.is_empty() {
         String::new()
@@ -187,12 +253,40 @@ impl ToDiagnostic for CoderError {
             ),
             Self::ClientSetup { .. } => ("Cannot Create the Coder Client", String::new()),
             Self::V2Deployment { .. } => (
-                "Coder v2 Is Not Supported",
-                " In Coder v2, Docker in workspaces is set up per template instead: give the \
-                 workspace pod the sysbox-runc runtime class or run it in envbox, keep image \
-                 pull credentials in Kubernetes docker-registry secrets, and manage templates \
-                 with the coderd Terraform provider. Point coder.url at a Coder v1 deployment \
-                 to use this provider's Coder resources."
+                "Coder v2 Has No Such Setting",
+                " In Coder v2, CVMs are chosen per template: manage the template with \
+                 cvm_coder_template (its workspace pod gets the sysbox-runc runtime class, or \
+                 runs in envbox), and keep image pull credentials in Kubernetes \
+                 docker-registry secrets. Point coder.url at a Coder v1 deployment to use \
+                 cvm_settings and cvm_registry."
+                    .into(),
+            ),
+            Self::V1Deployment { .. } => (
+                "This Resource Needs Coder v2",
+                " On Coder v1, CVMs are switched on for the deployment with cvm_settings and \
+                 registries are managed with cvm_registry. Point coder.url at a Coder v2 \
+                 deployment to use cvm_coder_template."
+                    .into(),
+            ),
+            Self::ImportFailed { .. } => (
+                "Coder Could Not Import the Template",
+                " Nothing was activated: the template keeps the version it had. Fix the \
+                 template files (the log above is Terraform's, run by Coder's provisioner), \
+                 then apply again."
+                    .into(),
+            ),
+            Self::ImportTimedOut { .. } => (
+                "Template Import Timed Out",
+                " Nothing was activated. Check that Coder has provisioners running (`coder \
+                 provisioner list`) and that they can install the template's providers, or \
+                 raise the resource's timeouts."
+                    .into(),
+            ),
+            Self::TemplateInUse { .. } => (
+                "Template Still in Use",
+                " Delete those workspaces first (`coder delete OWNER/NAME`, or the \
+                 cvm_workspace resources that made them), or keep the template and forget it \
+                 here with `terraform state rm`."
                     .into(),
             ),
             Self::Api {
@@ -208,7 +302,7 @@ impl ToDiagnostic for CoderError {
                 "Not Found in Coder",
                 " If the object was deleted outside Terraform, remove it from the state or let \
                  Terraform create it again. If the route itself is missing, check that \
-                 coder.url is a Coder v1 deployment, v1.23 or later."
+                 coder.url is the deployment's access URL (Coder v1.23 or later, or Coder v2)."
                     .into(),
             ),
             Self::Transport { .. } => (
@@ -219,8 +313,8 @@ impl ToDiagnostic for CoderError {
             ),
             Self::InvalidResponse { .. } => (
                 "Unexpected Answer From Coder",
-                " Check that coder.url is the Coder v1 deployment itself and not a login page \
-                 or proxy in front of it."
+                " Check that coder.url is the Coder deployment itself and not a login page or \
+                 proxy in front of it."
                     .into(),
             ),
             Self::GaveUp { .. } => (
@@ -247,8 +341,8 @@ fn api_advice(status: StatusCode, details: Option<&serde_json::Value>) -> String
                       token is not sent there: set coder.url to the deployment's access URL."
             .to_owned(),
         403 => " The token's user needs the site-admin or site-manager role.".to_owned(),
-        409 => " It conflicts with something that exists already (a registry of the same name, \
-                 or one that images still use)."
+        409 => " It conflicts with something that exists already (a registry or template of \
+                 the same name, or one still in use)."
             .to_owned(),
         400..=499 => " Check the values in the configuration.".to_owned(),
         _ => " Coder failed: check its logs, then try again.".to_owned(),
@@ -289,7 +383,7 @@ mod tests {
     }
 
     fn is_title_case(summary: &str) -> bool {
-        const SMALL: [&str; 4] = ["in", "the", "a", "v2"];
+        const SMALL: [&str; 6] = ["in", "the", "a", "v1", "v2", "no"];
         summary
             .split(' ')
             .all(|w| SMALL.contains(&w) || w.starts_with(|c: char| c.is_uppercase()))
@@ -310,7 +404,27 @@ mod tests {
             },
             CoderError::V2Deployment {
                 url: url(),
-                version: "v2.10.0".into(),
+                version: "2.10.0".into(),
+            },
+            CoderError::V1Deployment {
+                url: url(),
+                version: "1.44.0".into(),
+            },
+            CoderError::ImportFailed {
+                id: "i".into(),
+                version: "v".into(),
+                status: "failed".into(),
+                error: String::new(),
+                log: Vec::new(),
+            },
+            CoderError::ImportTimedOut {
+                version: "v".into(),
+                status: "pending".into(),
+            },
+            CoderError::TemplateInUse {
+                template: "t".into(),
+                count: 1,
+                workspaces: vec!["admin/w".into()],
             },
             api(409, None),
             CoderError::Unauthorized {
@@ -377,32 +491,60 @@ mod tests {
     fn v2_diagnostic_keeps_the_url_as_written() {
         let d = CoderError::V2Deployment {
             url: "http://127.0.0.1:8080/".into(),
-            version: "v2.18.0".into(),
+            version: "2.18.0".into(),
         }
         .to_diagnostic(None);
-        assert_eq!(d.summary, "Coder v2 Is Not Supported");
-        assert_eq!(
-            d.detail,
-            "The deployment at http://127.0.0.1:8080/ is Coder v2.18.0, a Coder v2 deployment; \
-             this provider manages Coder v1 (Coder Classic / Enterprise), whose site-wide CVM \
-             switch and registry API do not exist in v2. In Coder v2, Docker in workspaces is \
-             set up per template instead: give the workspace pod the sysbox-runc runtime class \
-             or run it in envbox, keep image pull credentials in Kubernetes docker-registry \
-             secrets, and manage templates with the coderd Terraform provider. Point coder.url \
-             at a Coder v1 deployment to use this provider's Coder resources."
+        assert_eq!(d.summary, "Coder v2 Has No Such Setting");
+        assert!(
+            d.detail.starts_with(
+                "The deployment at http://127.0.0.1:8080/ is Coder 2.18.0, a Coder v2 deployment"
+            ),
+            "{}",
+            d.detail
         );
     }
 
     #[test]
-    fn v2_diagnostic_says_what_v2_offers() {
+    fn each_generation_is_told_what_to_use_instead() {
         let d = CoderError::V2Deployment {
             url: url(),
-            version: "v2.10.0".into(),
+            version: "2.10.0".into(),
         }
         .to_diagnostic(None);
-        for word in ["sysbox-runc", "envbox", "docker-registry", "coderd"] {
+        for word in [
+            "cvm_coder_template",
+            "sysbox-runc",
+            "envbox",
+            "docker-registry",
+        ] {
             assert!(d.detail.contains(word), "{word}: {}", d.detail);
         }
+        let d = CoderError::V1Deployment {
+            url: url(),
+            version: "1.44.0".into(),
+        }
+        .to_diagnostic(None);
+        for word in ["cvm_settings", "cvm_registry", "Coder v2"] {
+            assert!(d.detail.contains(word), "{word}: {}", d.detail);
+        }
+    }
+
+    #[test]
+    fn a_failed_import_carries_the_provisioners_log() {
+        let error = CoderError::ImportFailed {
+            id: "i".into(),
+            version: "v-1".into(),
+            status: "failed".into(),
+            error: "terraform plan: exit status 1".into(),
+            log: vec!["Error: Unsupported block type".into()],
+        };
+        let d = error.to_diagnostic(None);
+        assert!(
+            d.detail.contains("Error: Unsupported block type"),
+            "{}",
+            d.detail
+        );
+        assert!(d.detail.contains("exit status 1"), "{}", d.detail);
     }
 
     #[test]

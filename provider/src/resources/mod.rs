@@ -1,5 +1,6 @@
 //! The provider's managed resources, one per file.
 
+pub mod coder_template;
 pub mod nodegroup;
 pub mod registry;
 pub mod settings;

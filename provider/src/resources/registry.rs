@@ -21,7 +21,7 @@ use tf_framework::{Ctx, Resource, Timeouts, ToDiagnostic, validate};
 use tf_protocol::value::Attr;
 use tf_protocol::{AttributePath, Diagnostics, Value};
 
-use crate::coder::{NewRegistry, Registry, RegistryUpdate};
+use crate::coder::v1::{NewRegistry, Registry, RegistryUpdate};
 use crate::provider::ProviderData;
 use crate::resources::with_coder;
 
@@ -218,8 +218,7 @@ impl Resource for RegistryResource {
         let new = &new;
 
         let result = with_coder(ctx, timeout, |client| async move {
-            client.ensure_v1().await?;
-            client.create_registry(new).await
+            client.v1().await?.create_registry(new).await
         })
         .await;
         match result {
@@ -248,8 +247,7 @@ impl Resource for RegistryResource {
         let id = &id;
 
         let result = with_coder(ctx, timeout, |client| async move {
-            client.ensure_v1().await?;
-            client.find_registry(id).await
+            client.v1().await?.find_registry(id).await
         })
         .await;
         match result {
@@ -292,8 +290,7 @@ impl Resource for RegistryResource {
         let update = &update;
 
         let result = with_coder(ctx, timeout, |client| async move {
-            client.ensure_v1().await?;
-            client.update_registry(id, update).await
+            client.v1().await?.update_registry(id, update).await
         })
         .await;
         match result {
@@ -322,7 +319,7 @@ impl Resource for RegistryResource {
         let id = &id;
 
         let result = with_coder(ctx, timeout, |client| async move {
-            client.delete_registry(id).await
+            client.v1().await?.delete_registry(id).await
         })
         .await;
         if let Err(e) = result {

@@ -348,7 +348,7 @@ impl Settings {
         client: &CoderClient,
         managed: &Map<String, Json>,
     ) -> Result<(Map<String, Json>, Map<String, Json>), CoderError> {
-        client.ensure_v1().await?;
+        let client = client.v1().await?;
         let before = client.get_workspaces_config().await?;
         let mut next = before.clone();
         for (k, v) in managed {
@@ -487,8 +487,7 @@ impl Resource for Settings {
             DEFAULT_TIMEOUT,
         );
         let result = with_coder(ctx, timeout, |client| async move {
-            client.ensure_v1().await?;
-            client.get_workspaces_config().await
+            client.v1().await?.get_workspaces_config().await
         })
         .await;
         match result {
