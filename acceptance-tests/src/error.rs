@@ -95,6 +95,10 @@ pub enum Error {
     #[error("Coder emulator: {0}")]
     CoderEmulator(String),
 
+    /// Starting or driving the Coder v2 test server (or its fault proxy) failed.
+    #[error("Coder v2 test server: {0}")]
+    CoderV2(String),
+
     /// Starting or driving the test Kubernetes API server failed.
     #[error("Kubernetes test cluster: {0}")]
     Kube(#[from] crate::kube::Error),

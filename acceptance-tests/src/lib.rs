@@ -22,6 +22,7 @@
 //! See `acceptance-tests/README.md` for the environment variables.
 
 pub mod coder;
+pub mod coder_v2;
 pub mod demo_stack;
 mod diagnostics;
 mod error;

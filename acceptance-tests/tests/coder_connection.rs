@@ -67,17 +67,16 @@ fn a_coder_v2_deployment_is_refused_with_what_v2_offers_instead() {
         wd.env("CODER_SESSION_TOKEN", &coder.token);
         wd.config(&both_resources(&coder.url, "", "pw"))?;
         let detail = format!(
-            "The deployment at {}/ is Coder v2.18.0, a Coder v2 deployment; this provider \
-             manages Coder v1 (Coder Classic / Enterprise), whose site-wide CVM switch and \
-             registry API do not exist in v2. In Coder v2, Docker in workspaces is set up per \
-             template instead: give the workspace pod the sysbox-runc runtime class or run it in \
-             envbox, keep image pull credentials in Kubernetes docker-registry secrets, and \
-             manage templates with the coderd Terraform provider. Point coder.url at a Coder v1 \
-             deployment to use this provider's Coder resources.",
+            "The deployment at {}/ is Coder 2.18.0, a Coder v2 deployment: Coder v2 has no \
+             site-wide CVM switch and no registry API, which this resource manages (they are \
+             Coder v1's). In Coder v2, CVMs are chosen per template: manage the template with \
+             cvm_coder_template (its workspace pod gets the sysbox-runc runtime class, or runs \
+             in envbox), and keep image pull credentials in Kubernetes docker-registry secrets. \
+             Point coder.url at a Coder v1 deployment to use cvm_settings and cvm_registry.",
             coder.url
         );
         let out = wd.expect_error(Action::Apply, &regex::escape(&detail))?;
-        assert!(out.contains("Error: Coder v2 Is Not Supported"), "{out}");
+        assert!(out.contains("Error: Coder v2 Has No Such Setting"), "{out}");
         assert!(!out.contains("Http://"), "the URL was capitalised:\n{out}");
         // Nothing was written to the v1 routes (which are web pages there).
         let requests = coder.request_log()?;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use acceptance_tests::coder::CoderEmulator;
+use acceptance_tests::coder_v2::CoderV2;
 use acceptance_tests::{self as acc, State, Terraform, Workdir};
 
 const REQUIRED_PROVIDERS: &str = r#"
@@ -128,6 +129,42 @@ fn resource_examples_apply_cleanly() {
             &["username", "password"],
         )?;
         wd.destroy()?;
+        Ok(())
+    });
+}
+
+/// The Coder v2 resource's example on the real Coder v2 server: applied, imported as its
+/// `import.sh` says (an empty difference), destroyed.
+#[test]
+fn coder_v2_resource_example_applies_cleanly() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let coder = CoderV2::shared()?;
+        let mut wd = Workdir::new(tf)?;
+        wd.env("CODER_URL", &coder.url)
+            .env("CODER_SESSION_TOKEN", &coder.token);
+        wd.config(REQUIRED_PROVIDERS)?;
+        wd.write_file(
+            "example.tf",
+            &read("examples/resources/cvm_coder_template/resource.tf"),
+        )?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let state = wd.show()?;
+        let version = state.output("template_version")?;
+        let template = coder.template("cvm-ubuntu")?;
+        assert_eq!(
+            template.as_ref().map(|t| t["active_version_id"].clone()),
+            Some(version)
+        );
+        import_as_scripted(
+            &wd,
+            &state,
+            "examples/resources/cvm_coder_template/import.sh",
+            None,
+            &[],
+        )?;
+        wd.destroy()?;
+        assert!(coder.template("cvm-ubuntu")?.is_none());
         Ok(())
     });
 }
