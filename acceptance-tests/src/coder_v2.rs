@@ -98,11 +98,13 @@ impl CoderV2 {
             fastrand::u32(..)
         ));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the server directory", e))?;
+        let mirror = provider_mirror(&dir)?;
         let mut command = Command::new(script());
         command
             .arg("start")
             .arg(&dir)
-            .env("CVM_CODER_WATCH_PID", std::process::id().to_string());
+            .env("CVM_CODER_WATCH_PID", std::process::id().to_string())
+            .env("CVM_CODER_EXTRA_MIRROR", &mirror);
         let out = crate::process::run(command, "scripts/coder-v2 start", &dir, START_TIMEOUT)?;
         if !out.status.success() {
             return Err(Error::CommandFailed {
@@ -376,6 +378,30 @@ impl CoderV2 {
             }
         }
     }
+}
+
+/// A filesystem mirror in `dir` holding this project's provider binary (built once per test
+/// process) as `cvm-provider/cvm`, under both registries' host names, so templates that use it
+/// import and build on the server with no network.
+fn provider_mirror(dir: &Path) -> Result<PathBuf, Error> {
+    let binary = crate::provider::provider_binary()?;
+    let version = env!("CARGO_PKG_VERSION");
+    let mirror = dir.join("cvm-mirror");
+    for registry in ["registry.terraform.io", "registry.opentofu.org"] {
+        let target = mirror
+            .join(registry)
+            .join("cvm-provider/cvm")
+            .join(version)
+            .join("linux_amd64");
+        std::fs::create_dir_all(&target)
+            .map_err(|e| Error::io("creating the provider mirror", e))?;
+        std::os::unix::fs::symlink(
+            &binary.path,
+            target.join(format!("terraform-provider-cvm_v{version}")),
+        )
+        .map_err(|e| Error::io("linking the provider into its mirror", e))?;
+    }
+    Ok(mirror)
 }
 
 // =================================================================================================

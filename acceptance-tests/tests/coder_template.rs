@@ -263,6 +263,29 @@ fn destroy_is_refused_while_a_workspace_uses_the_template_and_names_it() {
 }
 
 #[test]
+fn a_template_using_this_provider_imports_and_builds_a_workspace_on_the_server() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let coder = CoderV2::shared()?;
+        let name = name("ours", tf);
+        let wd = coder.workdir(tf)?;
+        // The provisioner installs `cvm` from the server's mirror, as it does `coder`.
+        let uses_cvm = main_tf("ours").replace(
+            "    coder = { source = \"coder/coder\" }\n",
+            "    coder = { source = \"coder/coder\" }\n    cvm   = { source = \"cvm-provider/cvm\" }\n",
+        ) + "data \"cvm_workspace_image\" \"base\" {}\n\
+               output \"init\" {\n  value = data.cvm_workspace_image.base.init_path\n}\n";
+        wd.config(&coder.config(&template(&name, &uses_cvm, "")))?;
+        wd.apply()?;
+        let stored = server_template(coder, &name)?;
+        let workspace_name = format!("ws-{}", name.replace('-', ""));
+        let workspace = coder.create_workspace(&stored, &workspace_name)?;
+        coder.delete_workspace(&workspace)?;
+        wd.destroy()?;
+        Ok(())
+    });
+}
+
+#[test]
 fn converges_while_a_proxy_answers_30_percent_of_requests_with_503_or_429() {
     /// The fault plan's seed.
     const SEED: u64 = 12;
