@@ -12,11 +12,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -442,23 +440,14 @@ pub struct FaultProxy {
     /// The proxy's URL.
     pub url: String,
     shared: Arc<ProxyShared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Serves the proxy; stops it when dropped.
+    _server: crate::loopback::LoopbackServer,
 }
 
 impl FaultProxy {
     /// Starts the proxy in front of `upstream`, faulting `share` (0.0–1.0) of the requests with
     /// draws from a PRNG seeded with `seed`.
     pub fn start(upstream: &str, share: f64, seed: u64) -> Result<FaultProxy, Error> {
-        let io = |what: &'static str| move |e| Error::io(what, e);
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding the proxy"))?;
-        let port = listener
-            .local_addr()
-            .map_err(io("binding the proxy"))?
-            .port();
-        listener
-            .set_nonblocking(true)
-            .map_err(io("binding the proxy"))?;
         let shared = Arc::new(ProxyShared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             agent: ureq::Agent::config_builder()
@@ -474,33 +463,15 @@ impl FaultProxy {
                 log: Vec::new(),
             }),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(io("creating the proxy runtime"))?;
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = axum::Router::new()
             .fallback(forward)
             .with_state(shared.clone());
-        let thread = std::thread::Builder::new()
-            .name("coder-fault-proxy".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = axum::serve(listener, router) => {}
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .map_err(io("starting the proxy thread"))?;
+        let server = crate::loopback::LoopbackServer::start("coder-fault-proxy", router)
+            .map_err(|e| fail(format!("fault proxy: {e}")))?;
         Ok(FaultProxy {
-            url: format!("http://127.0.0.1:{port}"),
+            url: server.url.clone(),
             shared,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: server,
         })
     }
 
@@ -512,17 +483,6 @@ impl FaultProxy {
             .unwrap_or_else(PoisonError::into_inner)
             .log
             .clone()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -28,6 +28,7 @@ mod diagnostics;
 mod error;
 pub mod installer_double;
 mod json;
+mod loopback;
 pub mod kube;
 pub mod moto;
 mod process;

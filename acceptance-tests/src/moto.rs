@@ -26,7 +26,6 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -1175,66 +1174,27 @@ impl ProxyShared {
 pub struct FaultProxy {
     endpoint: String,
     shared: Arc<ProxyShared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Serves the proxy; stops it when dropped.
+    _server: crate::loopback::LoopbackServer,
 }
 
 impl FaultProxy {
     /// Starts the proxy on a free loopback port, forwarding to `upstream` (e.g. [`Moto::endpoint`]).
     pub fn start(upstream: &str, config: FaultConfig) -> Result<FaultProxy, Error> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(io_error("binding the proxy"))?;
-        let port = listener
-            .local_addr()
-            .map_err(io_error("binding the proxy"))?
-            .port();
-        listener
-            .set_nonblocking(true)
-            .map_err(io_error("binding the proxy"))?;
         let shared = Arc::new(ProxyShared {
             upstream: upstream.trim_end_matches('/').to_string(),
             agent: agent(),
             state: Mutex::new(ProxyState::new(config)),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(io_error("creating the proxy runtime"))?;
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let router = axum::Router::new()
             .fallback(proxy_request)
             .with_state(shared.clone());
-        let thread = std::thread::Builder::new()
-            .name("fault-proxy".to_string())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e.to_string()));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    // Stops accepting at once on shutdown; open connections are dropped with the
-                    // runtime.
-                    tokio::select! {
-                        _ = axum::serve(listener, router) => {}
-                        _ = stopped => {}
-                    }
-                });
-            })
-            .map_err(io_error("starting the proxy thread"))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Proxy(e)),
-            Err(_) => return Err(Error::Proxy("the proxy thread ended at once".to_string())),
-        }
+        let server = crate::loopback::LoopbackServer::start("fault-proxy", router)
+            .map_err(Error::Proxy)?;
         Ok(FaultProxy {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: server.url.clone(),
             shared,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: server,
         })
     }
 
@@ -1305,18 +1265,6 @@ impl FaultProxy {
             "total", total.requests, total.throttled, total.server_errors
         ));
         out
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            // The thread may already be gone; then there is nothing to stop.
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

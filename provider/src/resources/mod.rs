@@ -31,3 +31,30 @@ where
         result = work(client) => result,
     }
 }
+
+/// The attribute paths of the errors in `diagnostics` (`""` for an error on no
+/// attribute), for resource tests.
+#[cfg(test)]
+pub(crate) fn error_paths(diagnostics: &tf_protocol::Diagnostics) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| {
+            d.attribute
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// [`error_paths`] of what `check` reports for `config`.
+#[cfg(test)]
+pub(crate) fn check_errors<M>(
+    config: &M,
+    check: fn(&M, &mut tf_protocol::Diagnostics),
+) -> Vec<String> {
+    let mut diagnostics = tf_protocol::Diagnostics::new();
+    check(config, &mut diagnostics);
+    error_paths(&diagnostics)
+}

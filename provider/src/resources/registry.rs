@@ -337,16 +337,7 @@ mod tests {
     use super::*;
 
     fn errors_at(config: &RegistryModel) -> Vec<String> {
-        let mut d = Diagnostics::new();
-        check(config, &mut d);
-        d.iter()
-            .map(|d| {
-                d.attribute
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            })
-            .collect()
+        crate::resources::check_errors(config, check)
     }
 
     #[test]

@@ -581,15 +581,7 @@ mod tests {
     }
 
     fn errors_at(d: &Diagnostics) -> Vec<String> {
-        d.iter()
-            .filter(|d| d.is_error())
-            .map(|d| {
-                d.attribute
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            })
-            .collect()
+        crate::resources::error_paths(d)
     }
 
     #[test]

@@ -501,17 +501,7 @@ mod tests {
     use crate::resources::nodegroup::test_support::{known, plan};
 
     fn errors_at(config: &NodegroupModel) -> Vec<String> {
-        let mut d = Diagnostics::new();
-        check_config(config, &mut d);
-        d.iter()
-            .filter(|d| d.is_error())
-            .map(|d| {
-                d.attribute
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            })
-            .collect()
+        crate::resources::check_errors(config, check_config)
     }
 
     // ---- validation ----
