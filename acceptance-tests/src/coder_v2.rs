@@ -252,7 +252,7 @@ impl CoderV2 {
         Ok(value.as_array().cloned().unwrap_or_default())
     }
 
-    /// The files of a template version, as Coder stores them (its uploaded archive).
+    /// The regular files of a template version, as Coder stores them (its uploaded archive).
     pub fn version_files(&self, version_id: &str) -> Result<BTreeMap<String, String>, Error> {
         let version = self.ok(
             "GET",
@@ -274,6 +274,9 @@ impl CoderV2 {
             .map_err(|e| Error::io("reading the archive", e))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| Error::io("reading the archive", e))?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
             let path = entry
                 .path()
                 .map_err(|e| Error::io("reading the archive", e))?

@@ -1189,8 +1189,8 @@ impl FaultProxy {
         let router = axum::Router::new()
             .fallback(proxy_request)
             .with_state(shared.clone());
-        let server = crate::loopback::LoopbackServer::start("fault-proxy", router)
-            .map_err(Error::Proxy)?;
+        let server =
+            crate::loopback::LoopbackServer::start("fault-proxy", router).map_err(Error::Proxy)?;
         Ok(FaultProxy {
             endpoint: server.url.clone(),
             shared,

@@ -263,6 +263,73 @@ fn destroy_is_refused_while_a_workspace_uses_the_template_and_names_it() {
 }
 
 #[test]
+fn a_directory_and_variables_make_one_version_each_change_and_import_back() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let coder = CoderV2::shared()?;
+        let name = name("dir", tf);
+        let wd = coder.workdir(tf)?;
+        let dir = wd.path().join("template");
+        std::fs::create_dir_all(dir.join("modules/none"))
+            .map_err(|e| acc::Error::Assertion(format!("creating the template directory: {e}")))?;
+        let write = |path: &str, text: &str| {
+            std::fs::write(dir.join(path), text)
+                .map_err(|e| acc::Error::Assertion(format!("writing {path}: {e}")))
+        };
+        write("main.tf", &main_tf("dir"))?;
+        write(
+            "variables.tf",
+            "variable \"greeting\" {\n  type    = string\n  default = \"hello\"\n}\n",
+        )?;
+        write("modules/none/README.md", "not Terraform\n")?;
+        let config = |greeting: &str| {
+            coder.config(&format!(
+                "resource \"cvm_coder_template\" \"t\" {{\n  name = \"{name}\"\n  directory = \"${{path.module}}/template\"\n  variables = {{ greeting = \"{greeting}\" }}\n}}\n"
+            ))
+        };
+        wd.config(&config("hi"))?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let stored = server_template(coder, &name)?;
+        let template_id = str_of(&stored, "id");
+        let version = str_of(&stored, "active_version_id");
+        let files = coder.version_files(&version)?;
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            ["main.tf", "modules/none/README.md", "variables.tf"]
+        );
+        let variables = coder.ok(
+            "GET",
+            &format!("/api/v2/templateversions/{version}/variables"),
+            None,
+        )?;
+        assert_eq!(variables[0]["name"], json!("greeting"));
+        assert_eq!(variables[0]["value"], json!("hi"));
+
+        // A variable change makes one version.
+        wd.config(&config("hey"))?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        assert_eq!(coder.versions(&template_id)?.len(), 2);
+
+        // A file changed in the directory is seen at plan, and makes one version.
+        write("main.tf", &main_tf("dir, changed"))?;
+        assert_eq!(wd.plan()?.actions(ADDRESS)?, vec!["update"]);
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let versions = coder.versions(&template_id)?;
+        assert_eq!(versions.len(), 3);
+        let active = str_of(&server_template(coder, &name)?, "active_version_id");
+        assert_eq!(
+            coder.version_files(&active)?["main.tf"],
+            main_tf("dir, changed")
+        );
+
+        wd.destroy()?;
+        Ok(())
+    });
+}
+
+#[test]
 fn a_template_using_this_provider_imports_and_builds_a_workspace_on_the_server() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let coder = CoderV2::shared()?;

@@ -181,9 +181,26 @@ impl Content {
     }
 
     /// The files as a tar archive, in path order, with fixed modes and
-    /// times: the same content always gives the same bytes.
+    /// times: the same content always gives the same bytes. Each
+    /// directory gets an entry of its own before its files: Coder's
+    /// provisioner creates no missing parent directories when it unpacks.
     pub fn to_tar(&self) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
+        let dirs: std::collections::BTreeSet<&str> = self
+            .files
+            .keys()
+            .flat_map(|path| path.match_indices('/').map(move |(end, _)| &path[..end]))
+            .collect();
+        for dir in dirs {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(0);
+            header.set_mode(0o755);
+            header.set_mtime(0);
+            header.set_entry_type(tar::EntryType::Directory);
+            builder
+                .append_data(&mut header, format!("{dir}/"), std::io::empty())
+                .expect("a checked path fits a GNU tar header");
+        }
         for (path, data) in &self.files {
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
@@ -294,6 +311,20 @@ mod tests {
             Content::from_map(&map(&[("main.tf", "x"), (&long, "y"), ("b/c.tf", "z")])).unwrap();
         let tar = content.to_tar();
         assert_eq!(tar, content.to_tar(), "the archive is deterministic");
+        // Directories come first, each once, parents before children.
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let kinds: Vec<(String, bool)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let dir = e.header().entry_type().is_dir();
+                (e.path().unwrap().to_string_lossy().into_owned(), dir)
+            })
+            .collect();
+        assert_eq!(kinds[0], ("b/".to_owned(), true));
+        assert_eq!(kinds[1], (format!("{}/", "d".repeat(120)), true));
+        assert_eq!(kinds.iter().filter(|(_, dir)| *dir).count(), 2);
         assert_eq!(Content::from_tar(&tar).unwrap(), content);
         assert_eq!(
             Content::from_tar(&tar).unwrap().to_text().unwrap(),
