@@ -245,6 +245,20 @@ fn destroy_is_refused_while_a_workspace_uses_the_template_and_names_it() {
         let stored = server_template(coder, &name)?;
         let workspace_name = format!("ws-{}", &name[5..].replace('-', ""));
         let workspace = coder.create_workspace(&stored, &workspace_name)?;
+        // Named at plan (a warning; Terraform asks providers to plan destroys since 1.3),
+        // refused at apply.
+        if tf.at_least(1, 3, 0) {
+            let plan = wd.terraform_ok(&["plan", "-destroy", "-input=false", "-no-color"])?;
+            let plan = acc::collapse_whitespace(&acc::strip_diagnostic_decoration(&format!(
+                "{}\n{}",
+                plan.stdout, plan.stderr
+            )));
+            assert!(
+                plan.contains("Warning: Template Still in Use")
+                    && plan.contains(&format!("admin/{workspace_name}")),
+                "no warning naming the workspace in the destroy plan:\n{plan}"
+            );
+        }
         let out = wd.expect_error(Action::Destroy, "Template Still in Use")?;
         assert!(
             out.contains(&format!("admin/{workspace_name}")),

@@ -348,18 +348,24 @@ impl CoderV2 {
         match self.client.call(Method::DELETE, url, None).await {
             Ok(_) | Err(CoderError::NotFound { .. }) => Ok(()),
             Err(error @ CoderError::Api { status, .. }) if status == StatusCode::BAD_REQUEST => {
-                let users = self.workspaces_of(template).await?;
-                if users.count == 0 {
-                    return Err(error);
+                match self.in_use(template).await? {
+                    Some(in_use) => Err(in_use),
+                    None => Err(error),
                 }
-                Err(CoderError::TemplateInUse {
-                    template: template.name.clone(),
-                    count: users.count,
-                    workspaces: users.names,
-                })
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// [`CoderError::TemplateInUse`] naming the workspaces that use
+    /// `template`, or `None` when none does.
+    pub async fn in_use(&self, template: &Template) -> Result<Option<CoderError>, CoderError> {
+        let users = self.workspaces_of(template).await?;
+        Ok((users.count > 0).then(|| CoderError::TemplateInUse {
+            template: template.name.clone(),
+            count: users.count,
+            workspaces: users.names,
+        }))
     }
 
     async fn workspaces_of(&self, template: &Template) -> Result<Users, CoderError> {

@@ -41,6 +41,9 @@ use content::{Content, ContentError};
 /// Time for each operation unless `timeouts` says otherwise: an import runs
 /// Terraform, which may install providers.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a destroy plan may spend asking which workspaces use the
+/// template.
+const PLAN_DESTROY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Coder's limits on template names and descriptions.
 const MAX_NAME: usize = 32;
 const MAX_DESCRIPTION: usize = 128;
@@ -289,6 +292,40 @@ impl Resource for CoderTemplateResource {
                 plan.content_hash = hash.map_or(Attr::Unknown, Attr::Known);
                 plan.version_id = Attr::Unknown;
                 plan.active_version_id = Attr::Unknown;
+            }
+        }
+    }
+
+    /// Warns when workspaces use the template: Coder will refuse the
+    /// delete. A failure to ask is only logged (the plan is not the place
+    /// to fail on it; the delete says what Coder says).
+    async fn plan_destroy(
+        &self,
+        ctx: &Ctx<ProviderData>,
+        prior: &CoderTemplateModel,
+        diagnostics: &mut Diagnostics,
+    ) {
+        let id = prior.id.known().cloned().unwrap_or_default();
+        let id = &id;
+        let result = with_coder(ctx, PLAN_DESTROY_TIMEOUT, |client| async move {
+            let v2 = client.v2().await?;
+            match v2.template(id).await? {
+                Some(template) => v2.in_use(&template).await,
+                None => Ok(None),
+            }
+        })
+        .await;
+        match result {
+            Ok(Some(in_use)) => {
+                let error = in_use.to_diagnostic(None);
+                diagnostics.push(tf_protocol::Diagnostic::warning(
+                    "Template Still in Use",
+                    format!("The destroy will fail. {}", error.detail),
+                ));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(error = %error, "could not list the template's workspaces at plan");
             }
         }
     }
