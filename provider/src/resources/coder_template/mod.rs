@@ -158,8 +158,11 @@ fn meta_of(template: &Template, planned: &TemplateMeta) -> TemplateMeta {
 
 /// Checks beyond the attributes' own validators.
 fn check(config: &CoderTemplateModel, diagnostics: &mut Diagnostics) {
+    // An unknown source may turn out null: the conflict is checked once
+    // both are known (validation runs again at plan and apply).
+    let both_known = !config.files.is_unknown() && !config.directory.is_unknown();
     match (config.files.is_null(), config.directory.is_null()) {
-        (false, false) => diagnostics.attribute_error(
+        (false, false) if both_known => diagnostics.attribute_error(
             AttributePath::attr("directory"),
             "Two Sources of Template Files",
             "Set exactly one of files and directory.",
@@ -584,6 +587,11 @@ mod tests {
         assert!(errors_at(&c).is_empty());
         c.directory = Attr::Unknown;
         assert!(errors_at(&c).is_empty(), "unknown counts as set");
+        c.files = files(&[("main.tf", "")]);
+        assert!(
+            errors_at(&c).is_empty(),
+            "a conflict waits until both are known"
+        );
     }
 
     #[test]
