@@ -570,7 +570,7 @@ fn without_v(version: &str) -> String {
 }
 
 /// `url` without user name and password, for messages.
-fn without_user_info(url: &Url) -> Url {
+pub(super) fn without_user_info(url: &Url) -> Url {
     let mut url = url.clone();
     // Both fail only for URLs that cannot have user info, which then have
     // none to remove.

@@ -7,9 +7,8 @@ pub use registry::{NewRegistry, Registry, RegistryUpdate};
 
 use reqwest::Method;
 use serde_json::{Map, Value};
-use url::Url;
 
-use super::client::{Body, CoderClient};
+use super::client::{Body, CoderClient, without_user_info};
 use super::error::CoderError;
 
 /// The API of a deployment known to be Coder v1 (from
@@ -18,14 +17,6 @@ use super::error::CoderError;
 pub struct CoderV1 {
     client: CoderClient,
     version: String,
-}
-
-/// `url` for messages: its user info removed.
-fn shown(url: &Url) -> String {
-    let mut url = url.clone();
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.into()
 }
 
 impl CoderV1 {
@@ -106,7 +97,7 @@ impl CoderV1 {
             .await?
             .ok_or_else(|| CoderError::NotFound {
                 method: Method::GET,
-                url: shown(&url),
+                url: without_user_info(&url).into(),
                 msg: String::new(),
             })
     }

@@ -260,7 +260,7 @@ impl CoderV2 {
             .client
             .call(Method::POST, url, Some(Body::json(&body)))
             .await?;
-        Template::from_json(reply.json()?).map_err(|source| reply_error(&reply, source))
+        Template::from_json(reply.json()?).map_err(|source| reply.invalid(source))
     }
 
     /// `GET /api/v2/templates/{id}`; `None` when Coder answers 404.
@@ -294,7 +294,7 @@ impl CoderV2 {
         match self.client.call(Method::GET, url, None).await {
             Ok(reply) => Template::from_json(reply.json()?)
                 .map(Some)
-                .map_err(|source| reply_error(&reply, source)),
+                .map_err(|source| reply.invalid(source)),
             Err(CoderError::NotFound { .. }) => Ok(None),
             Err(error) => Err(error),
         }
@@ -412,11 +412,6 @@ fn patch_body(current: &Template, meta: &TemplateMeta) -> Map<String, Value> {
         body.insert("default_ttl_ms".into(), json!(ttl));
     }
     body
-}
-
-/// A 2xx answer whose JSON is not a template.
-fn reply_error(reply: &super::client::Reply, source: serde_json::Error) -> CoderError {
-    reply.invalid(source)
 }
 
 #[cfg(test)]
