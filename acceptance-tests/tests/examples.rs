@@ -269,6 +269,38 @@ fn sysbox_example_installs_and_uninstalls_against_a_real_api_server() {
     });
 }
 
+#[test]
+fn image_pull_secret_example_applies_against_a_real_api_server() {
+    let cluster = acceptance_tests::kube::KubeCluster::start().expect("a kube-apiserver");
+    // The clients run one after another, so they can share the example's fixed name.
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let mut wd = Workdir::new(tf)?;
+        wd.env(
+            "KUBECONFIG",
+            &cluster.kubeconfig_path().display().to_string(),
+        );
+        wd.config(REQUIRED_PROVIDERS)?;
+        wd.write_file(
+            "example.tf",
+            &read("examples/resources/cvm_image_pull_secret/resource.tf"),
+        )?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let state = wd.show()?;
+        let secret = cluster.get("/api/v1/namespaces/default/secrets/team-registry")?;
+        assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+        import_as_scripted(
+            &wd,
+            &state,
+            "examples/resources/cvm_image_pull_secret/import.sh",
+            None,
+            &["password", "password_wo_version", "timeouts"],
+        )?;
+        wd.destroy()?;
+        Ok(())
+    });
+}
+
 /// The AWS examples on moto: the cluster, network and role come from moto, and Canonical's AMI
 /// parameters are copied under a test prefix (moto refuses names under `/aws`), which the examples
 /// take as a variable.

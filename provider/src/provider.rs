@@ -23,6 +23,7 @@ use crate::functions::parse_image_reference::ParseImageReference;
 use crate::functions::sysbox_supported::SysboxSupported;
 use crate::kube::{KubeClientCell, KubeError, KubeSettings};
 use crate::resources::coder_template::CoderTemplateResource;
+use crate::resources::image_pull_secret::ImagePullSecretResource;
 use crate::resources::nodegroup::NodegroupResource;
 use crate::resources::registry::RegistryResource;
 use crate::resources::settings::Settings;
@@ -453,6 +454,7 @@ impl Provider for CvmProvider {
             ResourceHandle::new(NodegroupResource),
             ResourceHandle::new(SysboxResource),
             ResourceHandle::new(CoderTemplateResource),
+            ResourceHandle::new(ImagePullSecretResource),
         ]
     }
 

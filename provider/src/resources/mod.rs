@@ -1,6 +1,7 @@
 //! The provider's managed resources, one per file.
 
 pub mod coder_template;
+pub mod image_pull_secret;
 pub mod nodegroup;
 pub mod registry;
 pub mod settings;

@@ -1,0 +1,223 @@
+//! Acceptance tests for `cvm_image_pull_secret` against a real
+//! kube-apiserver, on every available Terraform: what is asserted is the
+//! Secret as the API server stores it.
+
+use acceptance_tests::kube::{self, KubeCluster};
+use acceptance_tests::{self as acc, Action, Terraform};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+
+fn config(cluster: &KubeCluster, body: &str) -> String {
+    format!("{}{body}", acc::provider_config(&cluster.provider_block()))
+}
+
+/// A namespace of the test's own for each client (they share one cluster).
+fn namespace_for(cluster: &KubeCluster, tf: &Terraform, test: &str) -> Result<String, acc::Error> {
+    let name = format!("{test}-{}", tf.tag().replace('.', "-"));
+    cluster.create_namespace(&name, &[])?;
+    Ok(name)
+}
+
+fn secret_body(namespace: &str, password_line: &str) -> String {
+    format!(
+        r#"
+resource "cvm_image_pull_secret" "team" {{
+  namespace = "{namespace}"
+  name      = "team-registry"
+  registry  = "registry.test:5000"
+  username  = "robot"
+  {password_line}
+}}
+"#
+    )
+}
+
+/// The Secret as stored, and its decoded `.dockerconfigjson`.
+fn stored(cluster: &KubeCluster, namespace: &str) -> Result<(Value, Value), acc::Error> {
+    let secret = cluster.get(&format!(
+        "/api/v1/namespaces/{namespace}/secrets/team-registry"
+    ))?;
+    let encoded = secret["data"][".dockerconfigjson"]
+        .as_str()
+        .ok_or_else(|| acc::Error::Assertion(format!("no .dockerconfigjson in {secret}")))?;
+    let decoded = BASE64
+        .decode(encoded)
+        .map_err(|e| acc::Error::Assertion(e.to_string()))?;
+    let content =
+        serde_json::from_slice(&decoded).map_err(|e| acc::Error::Assertion(e.to_string()))?;
+    Ok((secret, content))
+}
+
+fn credentials(password: &str) -> Value {
+    json!({ "auths": { "registry.test:5000": {
+        "username": "robot",
+        "password": password,
+        "auth": BASE64.encode(format!("robot:{password}")),
+    } } })
+}
+
+fn secret_is_gone(cluster: &KubeCluster, namespace: &str) -> bool {
+    matches!(
+        cluster.get(&format!(
+            "/api/v1/namespaces/{namespace}/secrets/team-registry"
+        )),
+        Err(kube::Error::Api { status: 404, .. })
+    )
+}
+
+#[test]
+fn create_drift_import_and_destroy() {
+    let cluster = KubeCluster::start().expect("a kube-apiserver (scripts/kube-peers build)");
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let namespace = namespace_for(&cluster, tf, "pull")?;
+        let wd = acc::Workdir::new(tf)?;
+        wd.config(&config(
+            &cluster,
+            &secret_body(&namespace, r#"password = "s3cret-1""#),
+        ))?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let (secret, content) = stored(&cluster, &namespace)?;
+        assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+        assert_eq!(
+            secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "terraform-provider-cvm"
+        );
+        assert_eq!(content, credentials("s3cret-1"));
+        let state = wd.show()?;
+        let main = state.resource("cvm_image_pull_secret.team")?;
+        assert_eq!(main.str("id")?, format!("{namespace}/team-registry"));
+        let first_hash = main.str("content_hash")?;
+        assert_eq!(first_hash.len(), 64);
+
+        // A new password: an in-place update, and the Secret holds it.
+        wd.config(&config(
+            &cluster,
+            &secret_body(&namespace, r#"password = "s3cret-2""#),
+        ))?;
+        assert_eq!(
+            wd.plan()?.actions("cvm_image_pull_secret.team")?,
+            vec!["update"]
+        );
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        assert_eq!(stored(&cluster, &namespace)?.1, credentials("s3cret-2"));
+
+        // Changed outside Terraform: seen through the hash, and written again.
+        let tampered = BASE64.encode(credentials("someone-else").to_string());
+        cluster.merge_patch(
+            &format!("/api/v1/namespaces/{namespace}/secrets/team-registry"),
+            json!({ "data": { ".dockerconfigjson": tampered } }),
+        )?;
+        assert_eq!(
+            wd.plan()?.actions("cvm_image_pull_secret.team")?,
+            vec!["update"]
+        );
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        assert_eq!(stored(&cluster, &namespace)?.1, credentials("s3cret-2"));
+
+        // Deleted outside Terraform: created again.
+        cluster.delete(&format!(
+            "/api/v1/namespaces/{namespace}/secrets/team-registry"
+        ))?;
+        assert_eq!(
+            wd.plan()?.actions("cvm_image_pull_secret.team")?,
+            vec!["create"]
+        );
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        assert_eq!(stored(&cluster, &namespace)?.1, credentials("s3cret-2"));
+
+        // Import by namespace/name reads the same state back, but the
+        // password, which only the configuration holds.
+        wd.import_and_compare(
+            "cvm_image_pull_secret.team",
+            &format!("{namespace}/team-registry"),
+            &["password", "password_wo_version", "timeouts"],
+        )?;
+
+        wd.destroy()?;
+        assert!(secret_is_gone(&cluster, &namespace), "the Secret is left");
+        Ok(())
+    });
+}
+
+#[test]
+fn an_existing_secret_is_not_taken_over() {
+    let cluster = KubeCluster::start().expect("a kube-apiserver (scripts/kube-peers build)");
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let namespace = namespace_for(&cluster, tf, "taken")?;
+        cluster.request(
+            "POST",
+            &format!("/api/v1/namespaces/{namespace}/secrets"),
+            Some(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": { "name": "team-registry" },
+                "type": "Opaque",
+                "data": { "token": BASE64.encode("theirs") },
+            })),
+        )?;
+        let wd = acc::Workdir::new(tf)?;
+        wd.config(&config(
+            &cluster,
+            &secret_body(&namespace, r#"password = "s3cret""#),
+        ))?;
+        wd.expect_error(
+            Action::Apply,
+            &format!("Secret {namespace}/team-registry already exists.*terraform import"),
+        )?;
+        let untouched = cluster.get(&format!(
+            "/api/v1/namespaces/{namespace}/secrets/team-registry"
+        ))?;
+        assert_eq!(untouched["type"], "Opaque");
+        assert_eq!(untouched["data"]["token"], json!(BASE64.encode("theirs")));
+        Ok(())
+    });
+}
+
+#[test]
+fn write_only_password_stays_out_of_state_and_a_new_one_is_seen() {
+    let cluster = KubeCluster::start().expect("a kube-apiserver (scripts/kube-peers build)");
+    acc::run_where(
+        Terraform::supports_write_only,
+        "write-only attributes need Terraform 1.11",
+        |tf| -> Result<(), acc::Error> {
+            let namespace = namespace_for(&cluster, tf, "wo")?;
+            let wd = acc::Workdir::new(tf)?;
+            let body = |password: &str| {
+                config(
+                    &cluster,
+                    &secret_body(&namespace, &format!(r#"password_wo = "{password}""#)),
+                )
+            };
+            wd.config(&body("wo-secret-1"))?;
+            wd.apply()?;
+            wd.assert_plan_empty()?;
+            assert_eq!(stored(&cluster, &namespace)?.1, credentials("wo-secret-1"));
+            let state_file = std::fs::read_to_string(wd.path().join("terraform.tfstate"))
+                .map_err(|e| acc::Error::Assertion(e.to_string()))?;
+            assert!(
+                !state_file.contains("wo-secret-1"),
+                "the password is in state"
+            );
+
+            // A new write-only password changes the planned hash.
+            wd.config(&body("wo-secret-2"))?;
+            assert_eq!(
+                wd.plan()?.actions("cvm_image_pull_secret.team")?,
+                vec!["update"]
+            );
+            wd.apply()?;
+            wd.assert_plan_empty()?;
+            assert_eq!(stored(&cluster, &namespace)?.1, credentials("wo-secret-2"));
+            let state_file = std::fs::read_to_string(wd.path().join("terraform.tfstate"))
+                .map_err(|e| acc::Error::Assertion(e.to_string()))?;
+            assert!(!state_file.contains("wo-secret-2"));
+            wd.destroy()?;
+            assert!(secret_is_gone(&cluster, &namespace));
+            Ok(())
+        },
+    );
+}
