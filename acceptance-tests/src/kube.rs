@@ -386,6 +386,11 @@ impl KubeCluster {
         &self.api.server
     }
 
+    /// The CA certificate (PEM file) that signed the API server's certificate.
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("pki").join("ca.crt")
+    }
+
     /// The admin bearer token (group `system:masters`).
     pub fn token(&self) -> &str {
         &self.api.token

@@ -221,3 +221,92 @@ fn write_only_password_stays_out_of_state_and_a_new_one_is_seen() {
         },
     );
 }
+
+/// Inside a pod (as Coder's provisioner usually runs), with no `kubernetes`
+/// block and no kubeconfig, the provider authenticates as the pod's service
+/// account: the test mounts one as the kubelet would (a token issued by the
+/// API server's TokenRequest for a ServiceAccount allowed to manage the
+/// namespace, the cluster CA, the namespace) and sets the kubelet's
+/// `KUBERNETES_SERVICE_*` variables.
+#[test]
+fn in_a_pod_the_service_account_is_used() {
+    let cluster = KubeCluster::start().expect("a kube-apiserver (scripts/kube-peers build)");
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let namespace = namespace_for(&cluster, tf, "pod")?;
+        cluster.request(
+            "POST",
+            &format!("/api/v1/namespaces/{namespace}/serviceaccounts"),
+            Some(json!({ "metadata": { "name": "provisioner" } })),
+        )?;
+        cluster.request(
+            "POST",
+            &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"),
+            Some(json!({
+                "metadata": { "name": "provisioner-admin" },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin" },
+                "subjects": [{ "kind": "ServiceAccount", "name": "provisioner", "namespace": namespace }],
+            })),
+        )?;
+        let issued = cluster.request(
+            "POST",
+            &format!("/api/v1/namespaces/{namespace}/serviceaccounts/provisioner/token"),
+            Some(json!({ "spec": { "expirationSeconds": 3600 } })),
+        )?;
+        let token = issued["status"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!token.is_empty(), "no token issued: {issued}");
+
+        let mut wd = acc::Workdir::new(tf)?;
+        let mount = wd.path().join("serviceaccount");
+        let write = |name: &str, text: &str| {
+            std::fs::create_dir_all(&mount)
+                .and_then(|()| std::fs::write(mount.join(name), text))
+                .map_err(|e| acc::Error::Assertion(e.to_string()))
+        };
+        write("token", &token)?;
+        write("namespace", &namespace)?;
+        let ca = std::fs::read_to_string(cluster.ca_path())
+            .map_err(|e| acc::Error::Assertion(e.to_string()))?;
+        write("ca.crt", &ca)?;
+        let port = cluster
+            .server_url()
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let home = wd.path().join("home");
+        std::fs::create_dir_all(&home).map_err(|e| acc::Error::Assertion(e.to_string()))?;
+        wd.env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+            .env("KUBERNETES_SERVICE_PORT", &port)
+            .env("CVM_KUBE_SERVICE_ACCOUNT_DIR", &mount.display().to_string())
+            .env("HOME", &home.display().to_string());
+        wd.config(&format!(
+            "{}{}",
+            acc::provider_config(""),
+            secret_body(&namespace, r#"password = "from-a-pod""#)
+        ))?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let (secret, content) = stored(&cluster, &namespace)?;
+        assert_eq!(content, credentials("from-a-pod"));
+        // The API server recorded who wrote it: the pod's service account.
+        let managers = secret["metadata"]["managedFields"].to_string();
+        assert!(managers.contains("terraform-provider-cvm"), "{managers}");
+
+        // The service account may not touch another namespace: the
+        // provider really is that account (the admin would be allowed).
+        let other = namespace_for(&cluster, tf, "pod-other")?;
+        wd.config(&format!(
+            "{}{}",
+            acc::provider_config(""),
+            secret_body(&other, r#"password = "from-a-pod""#)
+        ))?;
+        wd.expect_error(
+            Action::Apply,
+            "system:serviceaccount:[a-z0-9-]+:provisioner.*cannot",
+        )?;
+        Ok(())
+    });
+}

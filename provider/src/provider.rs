@@ -354,7 +354,9 @@ impl Provider for CvmProvider {
                 Block::new(
                     "The Kubernetes cluster to manage. Without `host` or `config_path`, the \
                      kubeconfig files in the `KUBECONFIG` environment variable are used, then \
-                     `~/.kube/config`.",
+                     `~/.kube/config`, then, inside a pod (`KUBERNETES_SERVICE_HOST` set, as \
+                     where Coder's provisioner runs), the pod's service account: its token \
+                     (read again as the kubelet rotates it), CA and namespace.",
                 )
                 .attribute(Attribute::string("config_path").optional().validate(validate::non_empty()).description(
                     "Path of a kubeconfig file. Used when `host` is not set.",

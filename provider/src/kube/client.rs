@@ -1,6 +1,10 @@
 //! Where the Kubernetes cluster is and how to authenticate to it: the
 //! provider block's `kubernetes` settings, resolved against the
 //! environment into a [`::kube::Config`], then a [`::kube::Client`].
+//!
+//! Inside a pod (Coder's provisioner usually runs in the cluster it creates
+//! workspaces in) and with nothing else configured, the pod's service
+//! account is used, as client-go's in-cluster configuration does.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -64,17 +68,30 @@ pub struct KubeEnvironment {
     pub kubeconfig: Option<OsString>,
     /// The user's home directory, for `~/.kube/config` and `~/` in paths.
     pub home: Option<PathBuf>,
+    /// `KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT`, which the
+    /// kubelet sets in every pod.
+    pub service: Option<(String, String)>,
+    /// Where the pod's service account is mounted (`token`, `ca.crt`,
+    /// `namespace`); `CVM_KUBE_SERVICE_ACCOUNT_DIR` or the standard path.
+    pub service_account_dir: PathBuf,
 }
+
+/// Where the kubelet mounts a pod's service account.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 impl KubeEnvironment {
     /// The environment of this process.
     pub fn from_process() -> Self {
         let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let text = |name: &str| non_empty(name).and_then(|v| v.into_string().ok());
         Self {
             kubeconfig: non_empty("KUBECONFIG"),
             home: non_empty("HOME")
                 .or_else(|| non_empty("USERPROFILE"))
                 .map(PathBuf::from),
+            service: text("KUBERNETES_SERVICE_HOST").zip(text("KUBERNETES_SERVICE_PORT")),
+            service_account_dir: non_empty("CVM_KUBE_SERVICE_ACCOUNT_DIR")
+                .map_or_else(|| PathBuf::from(SERVICE_ACCOUNT_DIR), PathBuf::from),
         }
     }
 
@@ -95,6 +112,8 @@ pub enum KubeSource {
     KubeconfigEnv(Vec<PathBuf>),
     /// `~/.kube/config`.
     DefaultFile(PathBuf),
+    /// The service account of the pod the provider runs in.
+    InCluster,
 }
 
 impl KubeSource {
@@ -108,12 +127,14 @@ impl KubeSource {
                 format!("KUBECONFIG {}", names.join(", "))
             }
             Self::DefaultFile(path) => path.display().to_string(),
+            Self::InCluster => "the pod's service account".to_owned(),
         }
     }
 }
 
 /// Chooses where the connection comes from: `host` > `config_path` >
-/// `KUBECONFIG` > `~/.kube/config` (when it exists).
+/// `KUBECONFIG` > `~/.kube/config` (when it exists) > the pod's service
+/// account (when `KUBERNETES_SERVICE_HOST` is set and its token is mounted).
 pub fn choose_source(
     settings: &KubeSettings,
     env: &KubeEnvironment,
@@ -135,6 +156,9 @@ pub fn choose_source(
     let default_file = env.default_file();
     match default_file {
         Some(path) if path.is_file() => Ok(KubeSource::DefaultFile(path)),
+        _ if env.service.is_some() && env.service_account_dir.join("token").is_file() => {
+            Ok(KubeSource::InCluster)
+        }
         _ => Err(KubeError::NotConfigured { default_file }),
     }
 }
@@ -157,6 +181,7 @@ pub async fn resolve_config(
     let source = choose_source(settings, env)?;
     let paths = match &source {
         KubeSource::Explicit => return explicit_config(settings),
+        KubeSource::InCluster => return in_cluster_config(env),
         KubeSource::ConfigPath(path) | KubeSource::DefaultFile(path) => vec![path.clone()],
         KubeSource::KubeconfigEnv(paths) => paths.clone(),
     };
@@ -196,6 +221,42 @@ fn read_kubeconfigs(paths: &[PathBuf]) -> Result<Kubeconfig, KubeError> {
         });
     }
     Ok(merged.unwrap_or_default())
+}
+
+/// The configuration of the pod's service account: the API server from
+/// `KUBERNETES_SERVICE_HOST`/`_PORT`, the CA and namespace from the mounted
+/// files, and the token *file*, which the client reads again as the kubelet
+/// rotates it.
+fn in_cluster_config(env: &KubeEnvironment) -> Result<::kube::Config, KubeError> {
+    let (host, port) = env.service.clone().unwrap_or_default();
+    let dir = &env.service_account_dir;
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let server = format!("https://{host}:{port}");
+    let url = server.parse().map_err(|e| KubeError::InvalidHost {
+        host: server.clone(),
+        reason: format!("KUBERNETES_SERVICE_HOST and _PORT do not make a URL: {e}"),
+    })?;
+    let mut config = ::kube::Config::new(url);
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path)
+            .map_err(|source| KubeError::ReadServiceAccount { path, source })
+    };
+    config.root_cert = Some(parse_certificates(
+        "cluster_ca_certificate",
+        &read("ca.crt")?,
+    )?);
+    config.auth_info.token_file = Some(dir.join("token").display().to_string());
+    if let Ok(namespace) = read("namespace")
+        && !namespace.trim().is_empty()
+    {
+        config.default_namespace = namespace.trim().to_owned();
+    }
+    Ok(config)
 }
 
 /// Why `host` is not a usable API server URL (an http or https URL with a
@@ -398,6 +459,7 @@ mod tests {
         let env_var = KubeEnvironment {
             kubeconfig: Some(OsString::from("/a/one:/a/two")),
             home: Some(home.path().to_owned()),
+            ..KubeEnvironment::default()
         };
         let host = KubeSettings {
             host: Some("https://h:6443".into()),
@@ -425,6 +487,7 @@ mod tests {
         let home_only = KubeEnvironment {
             kubeconfig: None,
             home: Some(home.path().to_owned()),
+            ..KubeEnvironment::default()
         };
         // ~/.kube/config counts only when it exists.
         assert!(matches!(
@@ -477,6 +540,7 @@ mod tests {
         let env = KubeEnvironment {
             kubeconfig: Some(path.clone().into_os_string()),
             home: None,
+            ..KubeEnvironment::default()
         };
         let beta = KubeSettings {
             config_context: Some("beta".into()),
@@ -617,6 +681,87 @@ mod tests {
             resolve_config(&not_url, &env).await.unwrap_err(),
             KubeError::InvalidHost { .. }
         ));
+    }
+
+    /// A mounted service account as the kubelet writes it.
+    fn service_account(dir: &std::path::Path, namespace: &str) -> KubeEnvironment {
+        let (ca, _) = certificate_pair();
+        std::fs::write(dir.join("ca.crt"), ca).unwrap();
+        std::fs::write(dir.join("token"), "pod-token").unwrap();
+        std::fs::write(dir.join("namespace"), namespace).unwrap();
+        KubeEnvironment {
+            service: Some(("10.96.0.1".into(), "443".into())),
+            service_account_dir: dir.to_owned(),
+            ..KubeEnvironment::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn in_a_pod_the_service_account_is_the_last_resort() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = service_account(dir.path(), "coder-workspaces");
+        let nothing = KubeSettings::default();
+        assert_eq!(
+            choose_source(&nothing, &env).unwrap(),
+            KubeSource::InCluster
+        );
+        let config = resolve_config(&nothing, &env).await.unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://10.96.0.1:443/");
+        assert_eq!(config.default_namespace, "coder-workspaces");
+        assert_eq!(config.root_cert.as_ref().map(Vec::len), Some(1));
+        // The file, not its contents: the kubelet rotates the token.
+        assert_eq!(
+            config.auth_info.token_file.as_deref(),
+            Some(dir.path().join("token").to_str().unwrap())
+        );
+        build_client(&nothing, &env).await.unwrap();
+
+        // Anything configured comes first.
+        let path = KubeSettings {
+            config_path: Some("/c".into()),
+            ..KubeSettings::default()
+        };
+        assert!(matches!(
+            choose_source(&path, &env).unwrap(),
+            KubeSource::ConfigPath(_)
+        ));
+        // Without the mounted token, or outside a pod, it is not used.
+        std::fs::remove_file(dir.path().join("token")).unwrap();
+        assert!(matches!(
+            choose_source(&nothing, &env),
+            Err(KubeError::NotConfigured { .. })
+        ));
+        let outside = KubeEnvironment {
+            service: None,
+            ..service_account(dir.path(), "x")
+        };
+        assert!(matches!(
+            choose_source(&nothing, &outside),
+            Err(KubeError::NotConfigured { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_service_host_is_bracketed_and_a_missing_ca_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = KubeEnvironment {
+            service: Some(("fd00::1".into(), "6443".into())),
+            ..service_account(dir.path(), "")
+        };
+        let config = resolve_config(&KubeSettings::default(), &env)
+            .await
+            .unwrap();
+        assert_eq!(config.cluster_url.to_string(), "https://[fd00::1]:6443/");
+        assert_eq!(config.default_namespace, "default");
+        std::fs::remove_file(dir.path().join("ca.crt")).unwrap();
+        let error = resolve_config(&KubeSettings::default(), &env)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, KubeError::ReadServiceAccount { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("ca.crt"), "{error}");
     }
 
     #[test]

@@ -16,13 +16,22 @@ pub enum KubeError {
     /// where the cluster is.
     #[error(
         "no Kubernetes cluster configured: set kubernetes.config_path or kubernetes.host in the \
-         provider block, or the KUBECONFIG environment variable{}",
+         provider block, or the KUBECONFIG environment variable, or run in a pod with its service \
+         account mounted{}",
         default_file_note(.default_file.as_deref())
     )]
     NotConfigured {
         /// The default kubeconfig file that was looked for, if a home
         /// directory is known.
         default_file: Option<PathBuf>,
+    },
+    /// A file of the pod's service account could not be read.
+    #[error("reading the pod's service account file {}: {source}", .path.display())]
+    ReadServiceAccount {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
     },
     /// `kubernetes.host` is not a usable API server URL.
     #[error("kubernetes.host {host:?} is not a usable API server URL: {reason}")]
@@ -195,6 +204,10 @@ impl ToDiagnostic for KubeError {
                  file(\"ca.crt\").",
             ),
             Self::ReadKubeconfig { .. } => ("Cannot Read the Kubeconfig", ""),
+            Self::ReadServiceAccount { .. } => (
+                "Cannot Read the Service Account",
+                " The provider found KUBERNETES_SERVICE_HOST and uses the pod's service account; check that it is mounted (automountServiceAccountToken), or configure the kubernetes block.",
+            ),
             Self::UnknownContext { .. } => (
                 "Unknown Kubernetes Context",
                 " Set kubernetes.config_context to one of them.",
