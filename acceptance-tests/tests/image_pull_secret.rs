@@ -310,3 +310,36 @@ fn in_a_pod_the_service_account_is_used() {
         Ok(())
     });
 }
+
+/// Neither the password nor the Secret's content (as the API server gets it:
+/// base64 of the `.dockerconfigjson`, or its `auth` field) reaches a TRACE log
+/// of Terraform and the provider.
+#[test]
+fn a_trace_log_holds_no_password_or_secret_content() {
+    let cluster = KubeCluster::start().expect("a kube-apiserver (scripts/kube-peers build)");
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let namespace = namespace_for(&cluster, tf, "log")?;
+        let mut wd = acc::Workdir::new(tf)?;
+        wd.capture_log("TRACE");
+        let password = "trace-pass-5c2a";
+        wd.config(&config(
+            &cluster,
+            &secret_body(&namespace, &format!(r#"password = "{password}""#)),
+        ))?;
+        wd.apply()?;
+        wd.destroy()?;
+        let log = wd.log()?;
+        assert!(
+            log.contains("provider.terraform-provider-cvm"),
+            "no provider lines in the log"
+        );
+        let content = BASE64.encode(credentials(password).to_string());
+        let auth = BASE64.encode(format!("robot:{password}"));
+        for secret in [password, content.as_str(), auth.as_str()] {
+            if let Some(line) = log.lines().find(|l| l.contains(secret)) {
+                panic!("{secret} appears in the TRACE log: {line}");
+            }
+        }
+        Ok(())
+    });
+}
