@@ -130,6 +130,31 @@ fn create_drift_import_and_destroy() {
         wd.assert_plan_empty()?;
         assert_eq!(stored(&cluster, &namespace)?.1, credentials("s3cret-2"));
 
+        // Replaced outside by a Secret of another type (Kubernetes keeps the
+        // type immutable, so an update in place would be refused): replaced.
+        let path = format!("/api/v1/namespaces/{namespace}/secrets/team-registry");
+        cluster.delete(&path)?;
+        cluster.request(
+            "POST",
+            &format!("/api/v1/namespaces/{namespace}/secrets"),
+            Some(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": { "name": "team-registry" },
+                "type": "Opaque",
+                "data": { "token": BASE64.encode("theirs") },
+            })),
+        )?;
+        assert_eq!(
+            wd.plan()?.actions("cvm_image_pull_secret.team")?,
+            vec!["update"]
+        );
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let (secret, content) = stored(&cluster, &namespace)?;
+        assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+        assert_eq!(secret["data"].as_object().map(|d| d.len()), Some(1));
+        assert_eq!(content, credentials("s3cret-2"));
+
         // Import by namespace/name reads the same state back, but the
         // password, which only the configuration holds.
         wd.import_and_compare(

@@ -233,12 +233,23 @@ async fn write(
         .await
         .map_err(|e| e.to_diagnostic(None))?;
     let api = cluster.namespaced::<Secret>(&namespace);
-    if creating
-        && let Some(found) = cluster
-            .find(&api, &name)
-            .await
-            .map_err(|e| e.to_diagnostic(None))?
+    let found = cluster
+        .find(&api, &name)
+        .await
+        .map_err(|e| e.to_diagnostic(None))?;
+    if let Some(found) = &found
+        && !creating
+        && found.type_.as_deref() != Some(SECRET_TYPE)
     {
+        // Kubernetes keeps a Secret's type immutable: one replaced outside
+        // Terraform by a Secret of another type is deleted and written anew.
+        tracing::info!(secret = %format!("{namespace}/{name}"), found_type = ?found.type_, "the Secret has another type; replacing it");
+        cluster
+            .remove(&api, &name)
+            .await
+            .map_err(|e| e.to_diagnostic(None))?;
+    }
+    if creating && let Some(found) = found {
         let managed = found
             .metadata
             .labels
