@@ -54,7 +54,10 @@ fn left_out(type_name: &str, attribute: &str) -> bool {
         (type_name, attribute),
         ("cvm_nodegroup", "name_prefix")
             | ("cvm_nodegroup", "max_unavailable_percentage")
-            | ("cvm_registry", "password_wo" | "password_wo_version")
+            | (
+                "cvm_registry" | "cvm_image_pull_secret",
+                "password_wo" | "password_wo_version"
+            )
     )
 }
 
