@@ -306,7 +306,9 @@ fn in_a_pod_the_service_account_is_used() {
         wd.env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
             .env("KUBERNETES_SERVICE_PORT", &port)
             .env("CVM_KUBE_SERVICE_ACCOUNT_DIR", &mount.display().to_string())
-            .env("HOME", &home.display().to_string());
+            .env("HOME", &home.display().to_string())
+            // An empty KUBECONFIG counts as unset: the caller's must not be used.
+            .env("KUBECONFIG", "");
         wd.config(&format!(
             "{}{}",
             acc::provider_config(""),

@@ -156,11 +156,29 @@ pub fn choose_source(
     let default_file = env.default_file();
     match default_file {
         Some(path) if path.is_file() => Ok(KubeSource::DefaultFile(path)),
-        _ if env.service.is_some() && env.service_account_dir.join("token").is_file() => {
+        // Only with nothing configured: a context or credentials given for a
+        // kubeconfig that is missing must not quietly reach the pod's cluster.
+        _ if env.service.is_some()
+            && env.service_account_dir.join("token").is_file()
+            && nothing_configured(settings) =>
+        {
             Ok(KubeSource::InCluster)
         }
         _ => Err(KubeError::NotConfigured { default_file }),
     }
+}
+
+/// Whether the `kubernetes` block sets nothing at all.
+fn nothing_configured(settings: &KubeSettings) -> bool {
+    [
+        &settings.config_context,
+        &settings.token,
+        &settings.client_certificate,
+        &settings.client_key,
+        &settings.cluster_ca_certificate,
+    ]
+    .into_iter()
+    .all(|v| non_empty(v).is_none())
 }
 
 /// `path` with a leading `~/` replaced by the home directory.
@@ -724,6 +742,16 @@ mod tests {
         assert!(matches!(
             choose_source(&path, &env).unwrap(),
             KubeSource::ConfigPath(_)
+        ));
+        // A context given for a kubeconfig that is missing is an error, not
+        // the pod's cluster.
+        let context = KubeSettings {
+            config_context: Some("prod".into()),
+            ..KubeSettings::default()
+        };
+        assert!(matches!(
+            choose_source(&context, &env),
+            Err(KubeError::NotConfigured { .. })
         ));
         // Without the mounted token, or outside a pod, it is not used.
         std::fs::remove_file(dir.path().join("token")).unwrap();

@@ -114,16 +114,21 @@ impl ImagePullSecretModel {
 /// The `.dockerconfigjson` for one registry: `username`, `password` and
 /// `auth` (base64 of `username:password`), as `docker login` writes it.
 fn docker_config(registry: &str, username: &str, password: &str) -> Vec<u8> {
-    let key = if matches!(registry, "docker.io" | "index.docker.io") {
-        DOCKER_HUB_KEY
-    } else {
-        registry
-    };
+    let key = credentials_key(registry);
     let auth = BASE64.encode(format!("{username}:{password}"));
     let value = serde_json::json!({
         "auths": { key: { "username": username, "password": password, "auth": auth } }
     });
     serde_json::to_vec(&value).unwrap_or_default()
+}
+
+/// The key a registry's credentials go under (Docker Hub has its own).
+fn credentials_key(registry: &str) -> &str {
+    if matches!(registry, "docker.io" | "index.docker.io") {
+        DOCKER_HUB_KEY
+    } else {
+        registry
+    }
 }
 
 /// The registry and user name of a `.dockerconfigjson` holding exactly one
@@ -380,7 +385,20 @@ impl Resource for ImagePullSecretResource {
                 .map(|content| content_hash(namespace, name, &content)),
             _ => None,
         };
-        plan.content_hash = hash.map_or(Attr::Unknown, Attr::Known);
+        // A write-only password may be read again at apply with another
+        // value (an ephemeral source): a hash planned from the plan's value
+        // would then not match what the apply writes. So with `password_wo`
+        // the hash is known only when nothing is to be written.
+        let write_only = !config.password_wo.is_null();
+        plan.content_hash = match (hash, request.prior) {
+            (Some(hash), Some(prior))
+                if write_only && prior.content_hash.known() != Some(&hash) =>
+            {
+                Attr::Unknown
+            }
+            (Some(_), None) if write_only => Attr::Unknown,
+            (hash, _) => hash.map_or(Attr::Unknown, Attr::Known),
+        };
         if !config.has_password() {
             // An imported Secret before a password is configured: validate
             // reports it.
@@ -446,7 +464,15 @@ impl Resource for ImagePullSecretResource {
         state.name = Attr::Known(name.to_owned());
         state.content_hash = Attr::Known(content_hash(namespace, name, &content));
         if let Some((registry, username)) = parse_docker_config(&content) {
-            state.registry = Attr::Known(registry);
+            // `index.docker.io` and `docker.io` are written the same way: keep
+            // the spelling in state rather than show a change.
+            let same_key = state
+                .registry
+                .known()
+                .is_some_and(|prior| credentials_key(prior) == credentials_key(&registry));
+            if !same_key {
+                state.registry = Attr::Known(registry);
+            }
             state.username = Attr::Known(username);
         }
         response.state = Some(state);
