@@ -99,6 +99,10 @@ pub enum Error {
     #[error("Coder v2 test server: {0}")]
     CoderV2(String),
 
+    /// Starting or driving the test image registry failed.
+    #[error("test registry: {0}")]
+    Registry(String),
+
     /// Starting or driving the test Kubernetes API server failed.
     #[error("Kubernetes test cluster: {0}")]
     Kube(#[from] crate::kube::Error),

@@ -261,6 +261,49 @@ fn cvm_sysbox_bad_input_is_refused_before_any_api_call() {
     acc::run(|tf| refused_before_kubernetes(tf, &cases));
 }
 
+/// A `cvm_image_pull_secret` with one argument set to `line`.
+fn pull_secret(line: &str) -> String {
+    let mut lines = vec![
+        r#"namespace = "ws""#.to_owned(),
+        r#"name      = "team-registry""#.to_owned(),
+        r#"registry  = "registry.example.com""#.to_owned(),
+        r#"username  = "robot""#.to_owned(),
+        r#"password  = "s3cret""#.to_owned(),
+    ];
+    let key = line.split('=').next().unwrap_or_default().trim();
+    lines.retain(|l| l.split('=').next().unwrap_or_default().trim() != key);
+    lines.push(line.to_owned());
+    format!(
+        "resource \"cvm_image_pull_secret\" \"bad\" {{\n  {}\n}}\n",
+        lines.join("\n  ")
+    )
+}
+
+#[test]
+fn cvm_image_pull_secret_bad_input_is_refused_before_any_api_call() {
+    let cases = [
+        case(
+            &pull_secret(r#"namespace = "Team_NS""#),
+            "Invalid Kubernetes Name",
+            "a namespace name is a DNS-1123 label",
+            r#""Team_NS""#,
+        ),
+        case(
+            &pull_secret(r#"registry = "https://registry.example.com""#),
+            "Invalid Registry Host",
+            "(no scheme or path)",
+            r#""https://registry.example.com""#,
+        ),
+        case(
+            &pull_secret(r#"ca_certificate = "not a certificate""#),
+            "Invalid Value",
+            "must be PEM text starting with -----BEGIN CERTIFICATE-----",
+            r#""not a certificate""#,
+        ),
+    ];
+    acc::run(|tf| refused_before_kubernetes(tf, &cases));
+}
+
 #[test]
 fn cvm_cluster_check_bad_input_is_refused_before_any_api_call() {
     let check =

@@ -272,6 +272,9 @@ fn sysbox_example_installs_and_uninstalls_against_a_real_api_server() {
 #[test]
 fn image_pull_secret_example_applies_against_a_real_api_server() {
     let cluster = acceptance_tests::kube::KubeCluster::start().expect("a kube-apiserver");
+    // The credential check logs in to a real registry (scripts/registry).
+    let registry = acceptance_tests::registry::Registry::shared()
+        .expect("a registry (scripts/registry build)");
     // The clients run one after another, so they can share the example's fixed name.
     acc::run(|tf| -> Result<(), acc::Error> {
         let mut wd = Workdir::new(tf)?;
@@ -279,6 +282,10 @@ fn image_pull_secret_example_applies_against_a_real_api_server() {
             "KUBECONFIG",
             &cluster.kubeconfig_path().display().to_string(),
         );
+        wd.env("TF_VAR_registry", &registry.address)
+            .env("TF_VAR_registry_username", &registry.username)
+            .env("TF_VAR_registry_password", &registry.password)
+            .env("TF_VAR_registry_ca", &registry.ca_pem);
         wd.config(REQUIRED_PROVIDERS)?;
         wd.write_file(
             "example.tf",
@@ -294,7 +301,86 @@ fn image_pull_secret_example_applies_against_a_real_api_server() {
             &state,
             "examples/resources/cvm_image_pull_secret/import.sh",
             None,
-            &["password", "password_wo_version", "timeouts"],
+            &[
+                "password",
+                "password_wo_version",
+                "ca_certificate",
+                "timeouts",
+            ],
+        )?;
+        wd.destroy()?;
+        Ok(())
+    });
+}
+
+/// The workspace example on the scheduling cluster: a node reporting Sysbox (as `cvm_sysbox`
+/// leaves it), the RuntimeClass `cvm_sysbox` creates, and per client a PersistentVolume without a
+/// storage class for the home claim (the test cluster has no default class or provisioner).
+#[test]
+fn workspace_example_runs_on_a_sysbox_node() {
+    use acceptance_tests::kube::{KubeCluster, NodeInfo, NodeOptions};
+    use serde_json::json;
+
+    let cluster = KubeCluster::start().expect("a kube-apiserver");
+    let info = NodeInfo {
+        container_runtime_version: "containerd://2.1.4".into(),
+        ..NodeInfo::ubuntu_22_04()
+    };
+    let options = NodeOptions {
+        labels: [("sysbox-runtime".to_owned(), "running".to_owned())].into(),
+        ..NodeOptions::default()
+    };
+    cluster
+        .create_node_with("example-sysbox", &info, &options)
+        .expect("a node");
+    cluster
+        .request(
+            "POST",
+            "/apis/node.k8s.io/v1/runtimeclasses",
+            Some(json!({
+                "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                "metadata": { "name": "sysbox-runc" }, "handler": "sysbox-runc",
+                "scheduling": { "nodeSelector": { "sysbox-runtime": "running" } },
+            })),
+        )
+        .expect("the RuntimeClass");
+    acc::run(|tf| -> Result<(), acc::Error> {
+        cluster.request(
+            "POST",
+            "/api/v1/persistentvolumes",
+            Some(json!({
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": { "name": format!("example-home-{}", tf.tag().replace('.', "-")) },
+                "spec": {
+                    "capacity": { "storage": "10Gi" }, "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                    "hostPath": { "path": "/tmp/example-home" },
+                },
+            })),
+        )?;
+        let mut wd = Workdir::new(tf)?;
+        wd.env(
+            "KUBECONFIG",
+            &cluster.kubeconfig_path().display().to_string(),
+        )
+        .env("TF_VAR_agent_token", "example-agent-token");
+        wd.config(REQUIRED_PROVIDERS)?;
+        wd.write_file(
+            "example.tf",
+            &read("examples/resources/cvm_workspace/resource.tf"),
+        )?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let state = wd.show()?;
+        let pod = cluster.get("/api/v1/namespaces/default/pods/coder-alice-dev")?;
+        assert_eq!(pod["status"]["phase"], "Running");
+        assert_eq!(pod["spec"]["nodeName"], "example-sysbox");
+        import_as_scripted(
+            &wd,
+            &state,
+            "examples/resources/cvm_workspace/import.sh",
+            None,
+            &["timeouts", "toleration"],
         )?;
         wd.destroy()?;
         Ok(())

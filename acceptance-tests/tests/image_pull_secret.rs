@@ -28,6 +28,8 @@ resource "cvm_image_pull_secret" "team" {{
   registry  = "registry.test:5000"
   username  = "robot"
   {password_line}
+  # No registry answers here: tests/pull_secret_credentials.rs tests the check.
+  check_credentials = false
 }}
 "#
     )
@@ -160,7 +162,12 @@ fn create_drift_import_and_destroy() {
         wd.import_and_compare(
             "cvm_image_pull_secret.team",
             &format!("{namespace}/team-registry"),
-            &["password", "password_wo_version", "timeouts"],
+            &[
+                "password",
+                "password_wo_version",
+                "check_credentials",
+                "timeouts",
+            ],
         )?;
 
         wd.destroy()?;

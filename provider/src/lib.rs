@@ -9,21 +9,25 @@
 //!   Terraform type.
 //! * [`coder`] — the Coder v1 API client.
 //! * [`sysbox`] — which nodes can run Sysbox, and why not.
+//! * [`workspace`] — the pod and home volume of a CVM workspace on Coder v2.
 //! * [`kube`] — the Kubernetes connection.
 //! * [`aws`] — the AWS connection (EKS, EC2, SSM).
 //! * [`image_reference`] — container image reference grammar.
+//! * `image_registry` — an image registry's API: do credentials log in.
 
 pub mod aws;
 pub mod coder;
 pub mod data_sources;
 pub mod functions;
 pub mod image_reference;
+mod image_registry;
 pub mod kube;
 pub mod provider;
 pub mod resources;
 pub mod sysbox;
 #[cfg(test)]
 pub(crate) mod test_server;
+pub mod workspace;
 
 /// The provider's registry source address.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/cvm-provider/cvm";

@@ -28,6 +28,7 @@ use crate::resources::nodegroup::NodegroupResource;
 use crate::resources::registry::RegistryResource;
 use crate::resources::settings::Settings;
 use crate::resources::sysbox::SysboxResource;
+use crate::resources::workspace::WorkspaceResource;
 
 /// The `cvm` provider.
 #[derive(Debug, Default)]
@@ -457,6 +458,7 @@ impl Provider for CvmProvider {
             ResourceHandle::new(SysboxResource),
             ResourceHandle::new(CoderTemplateResource),
             ResourceHandle::new(ImagePullSecretResource),
+            ResourceHandle::new(WorkspaceResource),
         ]
     }
 

@@ -13,6 +13,10 @@
 //!
 //! `password_wo` (Terraform 1.11 and later) keeps the password out of plan
 //! and state altogether; the hash still sees a new one.
+//!
+//! **Credentials are checked** before the Secret is written: the registry's
+//! `/v2/` must accept them ([`crate::image_registry`]), so a wrong password
+//! fails the apply instead of a workspace's image pull.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -33,8 +37,9 @@ use tf_framework::schema::{Attribute, Block, Schema};
 use tf_framework::timeouts::Operation;
 use tf_framework::{Ctx, Resource, Timeouts, ToDiagnostic, validate};
 use tf_protocol::value::Attr;
-use tf_protocol::{AttributePath, Diagnostic, Diagnostics};
+use tf_protocol::{AttributePath, Diagnostic, Diagnostics, Value};
 
+use crate::image_registry::{self, Login, RegistryError};
 use crate::kube::names::{self, Grammar};
 use crate::kube::{Cluster, KubeError};
 use crate::provider::ProviderData;
@@ -75,6 +80,10 @@ pub struct ImagePullSecretModel {
     pub password_wo: Attr<String>,
     /// A number to change along with `password_wo`, for the record.
     pub password_wo_version: Attr<i64>,
+    /// Whether the apply checks the credentials against the registry.
+    pub check_credentials: Attr<bool>,
+    /// PEM of a CA the registry's certificate is signed by, for the check.
+    pub ca_certificate: Attr<String>,
     /// SHA-256 over the Secret's namespace, name and content.
     pub content_hash: Attr<String>,
     /// Time limits.
@@ -218,6 +227,36 @@ fn check(config: &ImagePullSecretModel, diagnostics: &mut Diagnostics) {
     }
 }
 
+/// Checks the configured credentials against the registry, unless
+/// `check_credentials` is false.
+async fn check_credentials(config: &ImagePullSecretModel) -> Result<(), Diagnostic> {
+    if config.check_credentials.known() == Some(&false) {
+        return Ok(());
+    }
+    let (Some(registry), Some(username), Some(password)) = (
+        config.registry.known(),
+        config.username.known(),
+        config.password(),
+    ) else {
+        return Ok(());
+    };
+    let login = Login {
+        registry,
+        username,
+        password,
+        ca_pem: config.ca_certificate.known().map(String::as_str),
+    };
+    image_registry::check_login(&login).await.map_err(|e| {
+        let attribute = match &e {
+            RegistryError::Refused { .. } if !config.password_wo.is_null() => "password_wo",
+            RegistryError::Refused { .. } => "password",
+            RegistryError::InvalidCa { .. } => "ca_certificate",
+            _ => "registry",
+        };
+        e.to_diagnostic(Some(AttributePath::attr(attribute)))
+    })
+}
+
 async fn cluster(ctx: &Ctx<ProviderData>, timeout: Duration) -> Result<Cluster, KubeError> {
     ctx.data()
         .kube_cluster(Instant::now() + timeout, ctx.cancellation().clone())
@@ -234,6 +273,7 @@ async fn write(
 ) -> Result<ImagePullSecretModel, Diagnostic> {
     let (namespace, name) = (plan.namespace(), plan.name());
     let content = config.wanted_content().unwrap_or_default();
+    check_credentials(config).await?;
     let cluster = cluster(ctx, timeout)
         .await
         .map_err(|e| e.to_diagnostic(None))?;
@@ -359,6 +399,29 @@ impl Resource for ImagePullSecretResource {
                     .description("A number to change with `password_wo`, for the record; the Secret is written again when it changes."),
             )
             .attribute(
+                Attribute::bool("check_credentials")
+                    .default(Value::Bool(true))
+                    .description(
+                        "Whether the apply first checks the credentials against the registry \
+                         (`GET /v2/`, with basic or token auth, as `docker login` does) and fails, \
+                         naming the registry, when they are refused. Set to false for a registry \
+                         not reachable from where Terraform runs.",
+                    ),
+            )
+            .attribute(
+                Attribute::string("ca_certificate")
+                    .optional()
+                    .validate(validate::matches(
+                        r"^\s*-----BEGIN CERTIFICATE-----",
+                        "must be PEM text starting with -----BEGIN CERTIFICATE-----",
+                    ))
+                    .description(
+                        "PEM of the CA that signed the registry's certificate, for the credential \
+                         check, when it is not in the system's trust store. The Secret does not \
+                         carry it: the nodes' container runtime must trust that CA itself.",
+                    ),
+            )
+            .attribute(
                 Attribute::string("content_hash")
                     .computed()
                     .description("SHA-256 over the Secret's namespace, name and `.dockerconfigjson`: at plan of what the configuration asks for, at refresh of what the Secret holds. One-way, but keep state private as always."),
@@ -463,6 +526,10 @@ impl Resource for ImagePullSecretResource {
         state.namespace = Attr::Known(namespace.to_owned());
         state.name = Attr::Known(name.to_owned());
         state.content_hash = Attr::Known(content_hash(namespace, name, &content));
+        if state.check_credentials.is_null() {
+            // After an import: the default, rather than a change to it.
+            state.check_credentials = Attr::Known(true);
+        }
         if let Some((registry, username)) = parse_docker_config(&content) {
             // `index.docker.io` and `docker.io` are written the same way: keep
             // the spelling in state rather than show a change.

@@ -6,6 +6,7 @@ pub mod nodegroup;
 pub mod registry;
 pub mod settings;
 pub mod sysbox;
+pub mod workspace;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
