@@ -74,7 +74,18 @@ impl CoderV2 {
             .map_err(|e| fail(e.clone()))
     }
 
+    /// A server of its own whose environment (and so its provisioners' Terraform) also has
+    /// `env`, e.g. `KUBECONFIG` for templates that reach a test cluster. Like the shared one, it
+    /// is stopped when the test process exits.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Result<CoderV2, Error> {
+        Self::start_in(env)
+    }
+
     fn start() -> Result<CoderV2, Error> {
+        Self::start_in(&[])
+    }
+
+    fn start_in(env: &[(&str, &str)]) -> Result<CoderV2, Error> {
         let paths = Command::new(script())
             .arg("paths")
             .output()
@@ -102,7 +113,8 @@ impl CoderV2 {
             .arg("start")
             .arg(&dir)
             .env("CVM_CODER_WATCH_PID", std::process::id().to_string())
-            .env("CVM_CODER_EXTRA_MIRROR", &mirror);
+            .env("CVM_CODER_EXTRA_MIRROR", &mirror)
+            .envs(env.iter().copied());
         let out = crate::process::run(command, "scripts/coder-v2 start", &dir, START_TIMEOUT)?;
         if !out.status.success() {
             return Err(Error::CommandFailed {
@@ -336,6 +348,17 @@ impl CoderV2 {
         let id = workspace["id"].as_str().unwrap_or_default().to_owned();
         self.wait_job(&format!("/api/v2/workspaces/{id}"), "latest_build.job")?;
         Ok(workspace)
+    }
+
+    /// Starts a `start` or `stop` build of a workspace and waits until it succeeded.
+    pub fn build(&self, workspace: &Value, transition: &str) -> Result<(), Error> {
+        let id = workspace["id"].as_str().unwrap_or_default().to_owned();
+        self.ok(
+            "POST",
+            &format!("/api/v2/workspaces/{id}/builds"),
+            Some(json!({"transition": transition})),
+        )?;
+        self.wait_job(&format!("/api/v2/workspaces/{id}"), "latest_build.job")
     }
 
     /// Deletes a workspace (a delete build) and waits until it is gone.

@@ -169,6 +169,37 @@ fn coder_v2_resource_example_applies_cleanly() {
     });
 }
 
+/// The ready CVM template example pushes the rendered files to the real Coder v2 server, whose
+/// provisioner imports them (tests/workspace_build.rs builds workspaces of it).
+#[test]
+fn workspace_template_example_imports_on_coder_v2() {
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let coder = CoderV2::shared()?;
+        let mut wd = Workdir::new(tf)?;
+        wd.env("CODER_URL", &coder.url)
+            .env("CODER_SESSION_TOKEN", &coder.token);
+        wd.config(REQUIRED_PROVIDERS)?;
+        wd.write_file(
+            "example.tf",
+            &read("examples/data-sources/cvm_workspace_template/data-source.tf"),
+        )?;
+        wd.apply()?;
+        wd.assert_plan_empty()?;
+        let template = coder
+            .template("cvm")?
+            .ok_or_else(|| acc::Error::Assertion("no template cvm".into()))?;
+        let version = template["active_version_id"].as_str().unwrap_or_default();
+        let files = coder.version_files(version)?;
+        assert!(
+            files["main.tf"].contains(r#"image_pull_secret = "team-registry""#),
+            "{files:?}"
+        );
+        wd.destroy()?;
+        assert!(coder.template("cvm")?.is_none());
+        Ok(())
+    });
+}
+
 /// The provider block example configures the provider: a data source that
 /// needs no connection makes Terraform configure it with that block.
 #[test]
@@ -597,6 +628,18 @@ fn docs_pages_show_their_examples_verbatim() {
         (
             "docs/functions/sysbox_supported.md",
             "examples/functions/sysbox_supported/function.tf",
+        ),
+        (
+            "docs/resources/image_pull_secret.md",
+            "examples/resources/cvm_image_pull_secret/resource.tf",
+        ),
+        (
+            "docs/resources/workspace.md",
+            "examples/resources/cvm_workspace/resource.tf",
+        ),
+        (
+            "docs/data-sources/workspace_template.md",
+            "examples/data-sources/cvm_workspace_template/data-source.tf",
         ),
     ];
     for (page, example) in pages {

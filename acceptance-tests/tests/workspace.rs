@@ -220,6 +220,16 @@ fn a_sysbox_runc_workspace_starts_stops_and_goes() {
             claim_uid
         );
 
+        // What the cluster adds to a pod (a CNI's annotation, a webhook's label) is no drift.
+        cluster.merge_patch(
+            &pod_path(&fx, name),
+            json!({ "metadata": {
+                "annotations": { "cni.projectcalico.org/podIP": "10.0.0.7/32" },
+                "labels": { "security.example.com/scanned": "true" },
+            } }),
+        )?;
+        wd.assert_plan_empty()?;
+
         // Deleted outside Terraform: a new pod is planned and made.
         // (A pod being deleted already counts as gone to the refresh.)
         cluster.delete(&pod_path(&fx, name))?;

@@ -265,6 +265,18 @@ async fn token(
             format!("the Bearer realm `{realm}` is not a URL"),
         )
     })?;
+    // Basic credentials go to the realm: never in the clear, but to a
+    // service on this machine.
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !loopback {
+        return Err(unexpected(
+            login,
+            &api_base(login.registry),
+            format!(
+                "its token service `{realm}` is not HTTPS, so the credentials are not sent there"
+            ),
+        ));
+    }
     {
         let mut query = url.query_pairs_mut();
         if let Some(service) = service {

@@ -10,6 +10,7 @@
 //! * [`coder`] — the Coder v1 API client.
 //! * [`sysbox`] — which nodes can run Sysbox, and why not.
 //! * [`workspace`] — the pod and home volume of a CVM workspace on Coder v2.
+//! * `template` — the ready CVM template for Coder v2, rendered.
 //! * [`kube`] — the Kubernetes connection.
 //! * [`aws`] — the AWS connection (EKS, EC2, SSM).
 //! * [`image_reference`] — container image reference grammar.
@@ -25,6 +26,7 @@ pub mod kube;
 pub mod provider;
 pub mod resources;
 pub mod sysbox;
+mod template;
 #[cfg(test)]
 pub(crate) mod test_server;
 pub mod workspace;

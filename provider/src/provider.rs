@@ -19,6 +19,7 @@ use crate::coder::{CoderClient, CoderError};
 use crate::data_sources::cluster_check::ClusterCheck;
 use crate::data_sources::ubuntu_ami::UbuntuAmi;
 use crate::data_sources::workspace_image::WorkspaceImage;
+use crate::data_sources::workspace_template::WorkspaceTemplate;
 use crate::functions::parse_image_reference::ParseImageReference;
 use crate::functions::sysbox_supported::SysboxSupported;
 use crate::kube::{KubeClientCell, KubeError, KubeSettings};
@@ -465,6 +466,7 @@ impl Provider for CvmProvider {
     fn data_sources(&self) -> Vec<DataSourceHandle<ProviderData>> {
         vec![
             DataSourceHandle::new(WorkspaceImage),
+            DataSourceHandle::new(WorkspaceTemplate),
             DataSourceHandle::new(ClusterCheck),
             DataSourceHandle::new(UbuntuAmi),
         ]

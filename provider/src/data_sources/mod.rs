@@ -3,3 +3,4 @@
 pub mod cluster_check;
 pub mod ubuntu_ami;
 pub mod workspace_image;
+pub mod workspace_template;

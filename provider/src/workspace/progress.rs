@@ -26,11 +26,9 @@ pub enum Progress {
 }
 
 /// Waiting reasons no retry of the kubelet's gets past.
-const HOPELESS: &[&str] = &[
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "ErrImageNeverPull",
-];
+/// (`CreateContainerConfigError` is not among them: a Secret the pod names
+/// may be created at the same time, and the kubelet tries again.)
+const HOPELESS: &[&str] = &["InvalidImageName", "ErrImageNeverPull"];
 
 /// Where `pod` is; `events` are the ones about it (for the scheduler's
 /// message before the pod's condition carries it).
@@ -103,7 +101,29 @@ pub fn progress(pod: &Pod, events: &[Event]) -> Progress {
                 .unwrap_or("no reason given");
             Progress::Failed(format!("The pod ended ({phase}) on node {node}: {reason}."))
         }
-        _ => Progress::Waiting(format!("The pod is {phase} on node {node}.")),
+        _ => {
+            // Sandbox, mount and attach failures after scheduling show
+            // only as events.
+            let warning = events
+                .iter()
+                .filter(|e| e.type_.as_deref() == Some("Warning"))
+                .filter(|e| e.involved_object.name == pod.metadata.name)
+                .max_by_key(|e| {
+                    e.last_timestamp
+                        .as_ref()
+                        .map(|t| t.0)
+                        .or(e.event_time.as_ref().map(|t| t.0))
+                })
+                .map(|e| {
+                    format!(
+                        " The newest warning: {}: {}",
+                        e.reason.as_deref().unwrap_or_default(),
+                        e.message.as_deref().unwrap_or_default().trim()
+                    )
+                })
+                .unwrap_or_default();
+            Progress::Waiting(format!("The pod is {phase} on node {node}.{warning}"))
+        }
     }
 }
 
@@ -302,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_pull_secret_and_an_invalid_name_are_final() {
+    fn a_missing_secret_is_waited_for() {
         let p = pod(
             serde_json::json!({
                 "phase": "Pending",
@@ -316,8 +336,36 @@ mod tests {
             Some("node-1"),
         );
         let progress = progress(&p, &[]);
-        assert!(matches!(progress, Progress::Failed(_)));
+        assert!(
+            matches!(progress, Progress::Waiting(_)),
+            "the Secret may come"
+        );
         assert!(text(&progress).contains("secret \"team-registry\" not found"));
+    }
+
+    #[test]
+    fn a_sandbox_failure_is_told_from_the_events() {
+        let p = pod(
+            serde_json::json!({
+                "phase": "Pending",
+                "conditions": [{ "type": "PodScheduled", "status": "True" }],
+            }),
+            Some("node-1"),
+        );
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "alice-dev.2", "namespace": "ws" },
+            "involvedObject": { "kind": "Pod", "name": "alice-dev", "namespace": "ws" },
+            "type": "Warning",
+            "reason": "FailedCreatePodSandBox",
+            "message": "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"sysbox-runc\" is configured",
+            "lastTimestamp": "2026-12-02T10:00:00Z",
+        }))
+        .unwrap();
+        let t = text(&progress(&p, &[event])).to_owned();
+        assert!(
+            t.contains("FailedCreatePodSandBox: Failed to create pod sandbox"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -233,7 +233,7 @@ async fn apply_in(
 
     let deadline = cluster.deadline();
     if !next.running() {
-        remove_and_wait(&cluster, &pods, "Pod", &namespace, &name, started).await?;
+        remove_own_pod(&cluster, &pods, &namespace, &name, started).await?;
         next.pod_uid = Attr::Null;
         next.node_name = Attr::Null;
         *state = Some(next);
@@ -244,7 +244,18 @@ async fn apply_in(
         *state = Some(next);
         return Ok(());
     }
-    // A new pod: whatever pod has the name goes first (pods are immutable).
+    // A new pod: this workspace's old one goes first (pods are immutable);
+    // a pod of the name that is not this workspace's is not touched.
+    if let Some(found) = cluster.find(&pods, &name).await?
+        && !belongs_to(&found.metadata, &name)
+    {
+        return Err(WorkspaceError::Exists {
+            kind: "Pod",
+            namespace,
+            name: name.clone(),
+            workspace: name,
+        });
+    }
     remove_and_wait(&cluster, &pods, "Pod", &namespace, &name, started).await?;
     let pod = next.spec(user_namespace).pod();
     cluster.apply(&pods, &pod, FIELD_MANAGER).await?;
@@ -352,8 +363,8 @@ async fn wait_running(
                 name: name.to_owned(),
                 what: "It was deleted while the apply waited for it.".to_owned(),
             })?;
-        let scheduled = crate::kube::pod_status::is_scheduled(&pod);
-        let about = if scheduled {
+        let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        let about = if running {
             Vec::new()
         } else {
             cluster
@@ -398,6 +409,27 @@ async fn wait_running(
     }
 }
 
+/// Deletes the workspace's pod and waits until it is gone; a pod of the
+/// name that is not the workspace's is left alone.
+async fn remove_own_pod(
+    cluster: &Cluster,
+    pods: &Api<Pod>,
+    namespace: &str,
+    name: &str,
+    started: Instant,
+) -> Result<(), WorkspaceError> {
+    match cluster.find(pods, name).await? {
+        Some(pod) if belongs_to(&pod.metadata, name) => {
+            remove_and_wait(cluster, pods, "Pod", namespace, name, started).await
+        }
+        Some(_) => {
+            tracing::warn!(pod = %format!("{namespace}/{name}"), "a pod of the workspace's name is not the workspace's; left alone");
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
 /// Deletes the object named `name` and waits until it is gone.
 async fn remove_and_wait<K>(
     cluster: &Cluster,
@@ -439,7 +471,7 @@ pub async fn delete(ctx: &Ctx<ProviderData>, prior: &WorkspaceModel) -> Result<(
         let cluster = connect(ctx, timeout).await?;
         let (namespace, name) = (prior.namespace(), prior.name());
         let pods = cluster.namespaced::<Pod>(&namespace);
-        remove_and_wait(&cluster, &pods, "Pod", &namespace, &name, started).await?;
+        remove_own_pod(&cluster, &pods, &namespace, &name, started).await?;
         let claims = cluster.namespaced::<PersistentVolumeClaim>(&namespace);
         let claim = claim_name(&name);
         remove_and_wait(
@@ -513,7 +545,7 @@ pub async fn read(
                 .as_ref()
                 .and_then(|s| s.node_name.clone())
                 .map_or(Attr::Null, Attr::Known);
-            read_pod(&mut state, pod);
+            read_pod(&mut state, pod, importing);
         }
         None => {
             state.pod_uid = Attr::Null;
@@ -560,7 +592,7 @@ fn fill_defaults(state: &mut WorkspaceModel) {
 }
 
 /// What the running pod says of the configuration, for drift and import.
-fn read_pod(state: &mut WorkspaceModel, pod: &Pod) {
+fn read_pod(state: &mut WorkspaceModel, pod: &Pod, importing: bool) {
     let Some(spec) = &pod.spec else { return };
     let Some(container) = spec.containers.iter().find(|c| c.name == CONTAINER) else {
         return;
@@ -578,6 +610,13 @@ fn read_pod(state: &mut WorkspaceModel, pod: &Pod) {
             .filter(|v| !v.is_empty())
             .map_or(Attr::Null, Attr::Known)
     };
+    // `""` as configured reads back as absent: the same to the pod.
+    let text = |attr: &mut Attr<String>, value: Option<String>| {
+        let found = optional(value);
+        if !(found.is_null() && attr.known().is_some_and(String::is_empty)) {
+            *attr = found;
+        }
+    };
     let style = if spec.runtime_class_name.as_deref() == Some(RUNTIME_CLASS) {
         Style::SysboxRunc
     } else {
@@ -590,7 +629,7 @@ fn read_pod(state: &mut WorkspaceModel, pod: &Pod) {
     if let Some(token) = env("CODER_AGENT_TOKEN") {
         state.agent_token = Attr::Known(token);
     }
-    state.agent_url = optional(env("CODER_AGENT_URL"));
+    text(&mut state.agent_url, env("CODER_AGENT_URL"));
     let home = container
         .volume_mounts
         .iter()
@@ -603,8 +642,10 @@ fn read_pod(state: &mut WorkspaceModel, pod: &Pod) {
         Style::SysboxRunc => {
             state.style = Attr::Known("sysbox-runc".to_owned());
             state.image = container.image.clone().map_or(Attr::Null, Attr::Known);
-            state.agent_init_script =
-                optional(container.args.as_ref().and_then(|a| a.first().cloned()));
+            text(
+                &mut state.agent_init_script,
+                container.args.as_ref().and_then(|a| a.first().cloned()),
+            );
             state.image_pull_secret = optional(
                 spec.image_pull_secrets
                     .as_ref()
@@ -628,10 +669,13 @@ fn read_pod(state: &mut WorkspaceModel, pod: &Pod) {
             state.style = Attr::Known("envbox".to_owned());
             state.envbox_image = container.image.clone().map_or(Attr::Null, Attr::Known);
             state.image = optional(env("CODER_INNER_IMAGE"));
-            state.agent_init_script = optional(env("CODER_BOOTSTRAP_SCRIPT"));
+            text(&mut state.agent_init_script, env("CODER_BOOTSTRAP_SCRIPT"));
             state.add_tun = Attr::Known(env("CODER_ADD_TUN").as_deref() == Some("true"));
             state.add_fuse = Attr::Known(env("CODER_ADD_FUSE").as_deref() == Some("true"));
-            state.docker_bridge_cidr = optional(env("CODER_DOCKER_BRIDGE_CIDR"));
+            text(
+                &mut state.docker_bridge_cidr,
+                env("CODER_DOCKER_BRIDGE_CIDR"),
+            );
             state.image_pull_secret = optional(
                 container
                     .env
@@ -645,37 +689,51 @@ fn read_pod(state: &mut WorkspaceModel, pod: &Pod) {
             state.user_namespace = Attr::Null;
         }
     }
-    // Labels and annotations less the ones this provider adds; the node
-    // selector less the RuntimeClass's, which the API server merges in.
-    let without = |map: Option<&BTreeMap<String, String>>, drop: &[&str]| {
-        let rest: BTreeMap<String, String> = map
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| !drop.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        rest
-    };
-    let labels = without(
-        pod.metadata.labels.as_ref(),
-        &[WORKSPACE_LABEL, "app.kubernetes.io/managed-by"],
-    );
-    set_map(&mut state.labels, labels);
-    let annotations = without(pod.metadata.annotations.as_ref(), &[CRIO_USERNS_ANNOTATION]);
-    set_map(&mut state.annotations, annotations);
-    let runtime_keys: &[&str] = if style == Style::SysboxRunc {
-        &[crate::sysbox::installer::RUNTIME_LABEL]
+    // Labels, annotations and the node selector: only the keys this
+    // workspace sets are its own. The cluster adds others (CNI and mesh
+    // annotations, webhooks, the RuntimeClass's node selector), which are no
+    // drift; a key of ours changed or removed is.
+    // An import has no keys of its own yet: it takes all but those this
+    // provider and the RuntimeClass add.
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    let selector = spec.node_selector.clone().unwrap_or_default();
+    if importing {
+        let runtime_keys: &[&str] = if style == Style::SysboxRunc {
+            &[crate::sysbox::installer::RUNTIME_LABEL]
+        } else {
+            &[]
+        };
+        state.labels = all_but(&labels, &[WORKSPACE_LABEL, "app.kubernetes.io/managed-by"]);
+        state.annotations = all_but(&annotations, &[CRIO_USERNS_ANNOTATION]);
+        state.node_selector = all_but(&selector, runtime_keys);
     } else {
-        &[]
-    };
-    let selector = without(spec.node_selector.as_ref(), runtime_keys);
-    set_map(&mut state.node_selector, selector);
+        keep_own(&mut state.labels, &labels);
+        keep_own(&mut state.annotations, &annotations);
+        keep_own(&mut state.node_selector, &selector);
+    }
 }
 
-/// An empty map reads as null unless the configuration says `{}`.
-fn set_map(attr: &mut Attr<BTreeMap<String, String>>, found: BTreeMap<String, String>) {
-    if found.is_empty() && attr.known().is_none_or(BTreeMap::is_empty) {
-        return;
+/// `found` less the keys in `drop`; null when nothing is left.
+fn all_but(found: &BTreeMap<String, String>, drop: &[&str]) -> Attr<BTreeMap<String, String>> {
+    let rest: BTreeMap<String, String> = found
+        .iter()
+        .filter(|(k, _)| !drop.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if rest.is_empty() {
+        Attr::Null
+    } else {
+        Attr::Known(rest)
     }
-    *attr = Attr::Known(found);
+}
+
+/// The keys of `attr` as `found` has them (a key `found` lacks is dropped).
+fn keep_own(attr: &mut Attr<BTreeMap<String, String>>, found: &BTreeMap<String, String>) {
+    if let Attr::Known(own) = attr {
+        *own = own
+            .keys()
+            .filter_map(|k| Some((k.clone(), found.get(k)?.clone())))
+            .collect();
+    }
 }

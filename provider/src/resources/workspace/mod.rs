@@ -12,7 +12,8 @@
 //! the timeout, or cannot (a container that cannot be created), the error
 //! says what the cluster says ([`crate::workspace::progress`]). The pod is
 //! left for inspection, and the state records no pod, so the next apply
-//! tries again.
+//! makes it anew (after a failed create Terraform has tainted the resource
+//! and replaces all of it, the empty home volume claim too).
 //!
 //! **User namespace** (`sysbox-runc`): unless `user_namespace` says, the
 //! apply chooses it from what the nodes the pod can land on report
@@ -138,7 +139,7 @@ impl Resource for WorkspaceResource {
             plan.user_namespace = Attr::Null;
         }
         // A style that is still unknown decides nothing yet.
-        if plan.style.is_unknown() && request.config.user_namespace.is_null() {
+        if plan.style.is_unknown() {
             plan.user_namespace = Attr::Unknown;
         }
     }
