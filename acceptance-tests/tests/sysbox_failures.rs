@@ -306,8 +306,8 @@ fn a_node_replaced_during_the_wait_ends_ready_without_the_old_name() {
         let wd = Workdir::new(tf)?;
         wd.config(&config(&cluster, &sysbox("60s")))?;
         let api = cluster.api();
-        // Once the provider waits (cvm-a runs Sysbox, cvm-old has its installer pod), the old
-        // node leaves and a new one of the same group joins.
+        // Once the provider waits (cvm-a runs Sysbox, cvm-old has its installer pod), a new node
+        // of the same group joins and the old one leaves.
         let replacer = std::thread::spawn(move || -> Result<(), acc::Error> {
             wait_until("cvm-a running Sysbox and cvm-old's installer pod", || {
                 let a = api.node_labels("cvm-a")?;
@@ -316,8 +316,10 @@ fn a_node_replaced_during_the_wait_ends_ready_without_the_old_name() {
                         && installer_pod(&api, "cvm-old")?.is_some(),
                 )
             })?;
-            api.delete_node("cvm-old")?;
+            // The replacement joins before the old node leaves (as a rolling replacement does):
+            // the other way round, the wait could end in between with cvm-a as the only target.
             cvm_node(&api, "cvm-new", 110)?;
+            api.delete_node("cvm-old")?;
             Ok(())
         });
         let applied = wd.apply();
