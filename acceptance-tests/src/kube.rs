@@ -562,6 +562,22 @@ impl KubeApi {
         }
     }
 
+    /// Creates the RuntimeClass `sysbox-runc` as `cvm_sysbox` leaves it (handler `sysbox-runc`,
+    /// scheduled onto nodes labelled `sysbox-runtime=running`), for tests of what runs on Sysbox
+    /// nodes without installing it; one that exists already is fine.
+    pub fn create_sysbox_runtime_class(&self) -> Result<(), Error> {
+        let body = serde_json::json!({
+            "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+            "metadata": { "name": "sysbox-runc" },
+            "handler": "sysbox-runc",
+            "scheduling": { "nodeSelector": { "sysbox-runtime": "running" } },
+        });
+        match self.request("POST", "/apis/node.k8s.io/v1/runtimeclasses", Some(body)) {
+            Ok(_) | Err(Error::Api { status: 409, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The pods (of all namespaces) matching a label selector, e.g. `app=sysbox-deploy-k8s`;
     /// an empty selector lists every pod.
     pub fn pods(&self, selector: &str) -> Result<Vec<Value>, Error> {

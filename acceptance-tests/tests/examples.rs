@@ -365,15 +365,7 @@ fn workspace_example_runs_on_a_sysbox_node() {
         .create_node_with("example-sysbox", &info, &options)
         .expect("a node");
     cluster
-        .request(
-            "POST",
-            "/apis/node.k8s.io/v1/runtimeclasses",
-            Some(json!({
-                "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-                "metadata": { "name": "sysbox-runc" }, "handler": "sysbox-runc",
-                "scheduling": { "nodeSelector": { "sysbox-runtime": "running" } },
-            })),
-        )
+        .create_sysbox_runtime_class()
         .expect("the RuntimeClass");
     acc::run(|tf| -> Result<(), acc::Error> {
         cluster.request(

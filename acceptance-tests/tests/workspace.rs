@@ -56,27 +56,13 @@ fn fixture(cluster: &KubeCluster, tf: &Terraform, test: &str) -> Result<Fixture,
             ..NodeOptions::default()
         },
     )?;
-    ensure_runtime_class(cluster)?;
+    cluster.create_sysbox_runtime_class()?;
     Ok(Fixture {
         namespace: tag.clone(),
         sysbox_node,
         client_label,
         storage_class: format!("static-{tag}"),
     })
-}
-
-/// The RuntimeClass `cvm_sysbox` creates (tests/sysbox.rs applies it for real).
-fn ensure_runtime_class(cluster: &KubeCluster) -> Result<(), acc::Error> {
-    let body = json!({
-        "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-        "metadata": { "name": "sysbox-runc" },
-        "handler": "sysbox-runc",
-        "scheduling": { "nodeSelector": { "sysbox-runtime": "running" } },
-    });
-    match cluster.request("POST", "/apis/node.k8s.io/v1/runtimeclasses", Some(body)) {
-        Ok(_) | Err(kube::Error::Api { status: 409, .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// A PersistentVolume of the fixture's storage class, for one home claim to bind to.

@@ -46,15 +46,7 @@ fn a_cvm_workspace_is_built_stopped_started_and_deleted_by_coder() {
     let coder = CoderV2::start_with_env(&[("KUBECONFIG", kubeconfig.as_str())])
         .expect("a Coder v2 server (scripts/coder-v2 build)");
     cluster
-        .request(
-            "POST",
-            "/apis/node.k8s.io/v1/runtimeclasses",
-            Some(json!({
-                "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-                "metadata": { "name": "sysbox-runc" }, "handler": "sysbox-runc",
-                "scheduling": { "nodeSelector": { "sysbox-runtime": "running" } },
-            })),
-        )
+        .create_sysbox_runtime_class()
         .expect("the RuntimeClass cvm_sysbox makes");
     let info = NodeInfo {
         container_runtime_version: "containerd://2.1.4".into(),
