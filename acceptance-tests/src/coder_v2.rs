@@ -46,8 +46,8 @@ pub struct CoderV2 {
     pub url: String,
     /// The first user's (the owner's) API token.
     pub token: String,
-    /// Holds the server's state and logs.
-    pub dir: PathBuf,
+    /// Holds the server's state and logs (`None` for a server another process started).
+    dir: Option<PathBuf>,
     agent: ureq::Agent,
 }
 
@@ -79,6 +79,16 @@ impl CoderV2 {
     /// is stopped when the test process exits.
     pub fn start_with_env(env: &[(&str, &str)]) -> Result<CoderV2, Error> {
         Self::start_in(env)
+    }
+
+    /// The API of a server another process started (e.g. the demo's), as its owner.
+    pub fn connect(url: &str, token: &str) -> CoderV2 {
+        CoderV2 {
+            url: url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            dir: None,
+            agent: http_agent(),
+        }
     }
 
     fn start() -> Result<CoderV2, Error> {
@@ -133,12 +143,8 @@ impl CoderV2 {
         Ok(CoderV2 {
             url: read("url")?,
             token: read("token")?,
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(CALL_TIMEOUT))
-                .build()
-                .new_agent(),
-            dir,
+            agent: http_agent(),
+            dir: Some(dir),
         })
     }
 
@@ -350,6 +356,15 @@ impl CoderV2 {
         Ok(workspace)
     }
 
+    /// The first user's workspace called `name`, if there is one.
+    pub fn workspace(&self, name: &str) -> Result<Option<Value>, Error> {
+        match self.request("GET", &format!("/api/v2/users/me/workspace/{name}"), None)? {
+            (200, workspace) => Ok(Some(workspace)),
+            (404 | 410, _) => Ok(None),
+            (status, body) => Err(fail(format!("GET workspace {name}: {status} {body}"))),
+        }
+    }
+
     /// Starts a `start` or `stop` build of a workspace and waits until it succeeded.
     pub fn build(&self, workspace: &Value, transition: &str) -> Result<(), Error> {
         let id = workspace["id"].as_str().unwrap_or_default().to_owned();
@@ -402,6 +417,15 @@ impl CoderV2 {
             }
         }
     }
+}
+
+/// The harness's HTTP agent: non-2xx answers are responses, every call bounded.
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(CALL_TIMEOUT))
+        .build()
+        .new_agent()
 }
 
 /// A filesystem mirror in `dir` holding this project's provider binary (built once per test

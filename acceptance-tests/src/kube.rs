@@ -410,6 +410,19 @@ impl KubeCluster {
     }
 }
 
+impl KubeApi {
+    /// The admin connection of a cluster another process started, from its kubeconfig (as
+    /// `scripts/kube-peers start` writes it) and the CA certificate that signed the API server's.
+    pub fn from_kubeconfig(kubeconfig: &Path, ca: &Path) -> Result<KubeApi, Error> {
+        let config = read(kubeconfig)?;
+        Ok(KubeApi {
+            server: kubeconfig_field(&config, "server")?,
+            token: kubeconfig_field(&config, "token")?,
+            agent: agent_trusting(read(ca)?.as_bytes())?,
+        })
+    }
+}
+
 impl std::ops::Deref for KubeCluster {
     type Target = KubeApi;
 

@@ -484,19 +484,138 @@ fn aws_examples_apply_against_moto() {
     });
 }
 
-/// `examples/complete` against the demo's local stack (what `scripts/demo` runs): plan, apply,
-/// an empty re-plan, and a destroy that leaves nothing behind.
+/// `examples/complete` against the demo's local stack with the real Coder v2 server (what
+/// `scripts/demo` runs): plan, apply (the registry checks the pull secret's credentials, Coder's
+/// provisioner imports the rendered template), an empty re-plan; then a workspace created through
+/// Coder's API as a user would, whose build puts its CVM pod on a node where Sysbox runs, with its
+/// home volume bound (by the stack's volume provisioner); then its delete build, and a destroy that
+/// leaves nothing behind. kwok runs no containers: no image is pulled and no agent connects.
 #[test]
-fn complete_example_applies_against_the_local_stack() {
-    use acceptance_tests::demo_stack::{CLUSTER_NAME, DemoStack};
+fn complete_example_builds_a_cvm_workspace_on_coder_v2() {
+    use acceptance_tests::demo_stack::{
+        self, CLUSTER_NAME, DemoStack, Generation, VOLUME_CLASS, WORKSPACE_NAMESPACE,
+    };
 
+    let stack = DemoStack::start(Generation::V2).expect("the demo stack with Coder v2");
+    let coder = stack.coder_v2().expect("Coder v2");
     acc::run(|tf| -> Result<(), acc::Error> {
-        let stack = DemoStack::start()?;
         let mut wd = Workdir::new(tf)?;
         for (key, value) in stack.env() {
             wd.env(&key, &value);
         }
         wd.write_file("main.tf", &read("examples/complete/main.tf"))?;
+        wd.write_file("terraform.tfvars", &stack.tfvars())?;
+        let plan = wd.plan()?;
+        assert_eq!(plan.actions("cvm_coder_template.cvm")?, vec!["create"]);
+        wd.apply()?;
+        let state = wd.show()?;
+        assert_eq!(
+            state.output("nodes_ready_for_cvms")?,
+            serde_json::json!(["cvm-nodes-0", "cvm-nodes-1"]),
+            "joiner: {:?}",
+            stack.joiner_journal()
+        );
+        let summary = state.output("cluster_check")?;
+        assert!(
+            summary
+                .as_str()
+                .is_some_and(|s| s.starts_with("2 of 2 node(s)")),
+            "{summary}"
+        );
+        // The Secret holds what the registry accepted.
+        let secret = stack.kube.get(&format!(
+            "/api/v1/namespaces/{WORKSPACE_NAMESPACE}/secrets/team-registry"
+        ))?;
+        assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+        let template = coder
+            .template("cvm-ubuntu")?
+            .ok_or_else(|| acc::Error::Assertion("no template cvm-ubuntu in Coder".into()))?;
+        assert_eq!(
+            Some(template["active_version_id"].clone()),
+            state.output("template_version").ok()
+        );
+        wd.assert_plan_empty()?;
+
+        let name = format!("demo{}", tf.tag().replace(['.', '-'], ""));
+        let placement =
+            demo_stack::create_workspace(coder, &stack.kube.api(), "cvm-ubuntu", &name)?;
+        assert_eq!(placement.phase, "Running", "{placement}");
+        assert_eq!(placement.namespace, WORKSPACE_NAMESPACE);
+        assert_eq!(placement.runtime_class, "sysbox-runc");
+        assert!(
+            placement.node.starts_with("cvm-nodes-") && placement.node_sysbox == "running",
+            "{placement}"
+        );
+        assert_eq!(placement.claim.1, "Bound", "{placement}");
+        // What the build sent: the template's image from the registry, pulled with the Secret.
+        let pod = stack.kube.get(&format!(
+            "/api/v1/namespaces/{}/pods/{}",
+            placement.namespace, placement.pod
+        ))?;
+        let registry = match &stack.coder {
+            demo_stack::StackCoder::V2 { registry, .. } => registry.address.clone(),
+            demo_stack::StackCoder::V1(_) => unreachable!("a v2 stack"),
+        };
+        assert_eq!(
+            pod["spec"]["containers"][0]["image"],
+            format!("{registry}/team/dev:2026.12")
+        );
+        assert_eq!(pod["spec"]["imagePullSecrets"][0]["name"], "team-registry");
+        let claim = stack.kube.get(&format!(
+            "/api/v1/namespaces/{}/persistentvolumeclaims/{}",
+            placement.namespace, placement.claim.0
+        ))?;
+        assert_eq!(claim["spec"]["storageClassName"], VOLUME_CLASS);
+        let volume = claim["spec"]["volumeName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+
+        assert!(demo_stack::delete_workspace(coder, &name)?);
+        assert!(coder.workspace(&name)?.is_none());
+        let pods = stack.kube.get(&format!(
+            "/api/v1/namespaces/{WORKSPACE_NAMESPACE}/pods?labelSelector=com.coder.workspace.id%3D{}",
+            placement.workspace_id
+        ))?;
+        assert_eq!(pods["items"], serde_json::json!([]), "{pods}");
+        wd.destroy()?;
+        assert!(stack.moto.list_nodegroups(CLUSTER_NAME)?.is_empty());
+        assert!(coder.template("cvm-ubuntu")?.is_none());
+        let secret = stack.kube.get(&format!(
+            "/api/v1/namespaces/{WORKSPACE_NAMESPACE}/secrets/team-registry"
+        ));
+        assert!(
+            matches!(
+                secret,
+                Err(acceptance_tests::kube::Error::Api { status: 404, .. })
+            ),
+            "{secret:?}"
+        );
+        assert!(
+            stack
+                .volume_journal()
+                .iter()
+                .any(|line| line == &format!("{volume}: deleted (its claim is gone)")),
+            "{:?}",
+            stack.volume_journal()
+        );
+        Ok(())
+    });
+}
+
+/// `examples/coder-v1` against the demo's local stack with the Coder v1 emulator: plan, apply,
+/// an empty re-plan, and a destroy that leaves nothing behind.
+#[test]
+fn coder_v1_example_applies_against_the_local_stack() {
+    use acceptance_tests::demo_stack::{CLUSTER_NAME, DemoStack, Generation};
+
+    acc::run(|tf| -> Result<(), acc::Error> {
+        let stack = DemoStack::start(Generation::V1)?;
+        let mut wd = Workdir::new(tf)?;
+        for (key, value) in stack.env() {
+            wd.env(&key, &value);
+        }
+        wd.write_file("main.tf", &read("examples/coder-v1/main.tf"))?;
         wd.write_file("terraform.tfvars", &stack.tfvars())?;
         let plan = wd.plan()?;
         assert_eq!(plan.actions("cvm_sysbox.cvm")?, vec!["create"]);
@@ -523,7 +642,7 @@ fn complete_example_applies_against_the_local_stack() {
         wd.assert_plan_empty()?;
         wd.destroy()?;
         assert!(stack.moto.list_nodegroups(CLUSTER_NAME)?.is_empty());
-        let settings = stack.coder.settings()?;
+        let settings = stack.coder_v1()?.settings()?;
         assert_eq!(settings["enable_container_vms"], serde_json::json!(false));
         Ok(())
     });

@@ -966,10 +966,10 @@ fn tainted_target_nodes_get_an_installer_pod_and_cvm_pods_land_only_where_sysbox
 /// (the nodes have not joined), so the apply computes them once `min_ready_nodes` have.
 #[test]
 fn a_tainted_node_group_and_sysbox_in_one_apply() {
-    use acceptance_tests::demo_stack::DemoStack;
+    use acceptance_tests::demo_stack::{DemoStack, Generation};
 
     acc::run(|tf| -> Result<(), acc::Error> {
-        let stack = DemoStack::start()?;
+        let stack = DemoStack::start(Generation::V1)?;
         let mut wd = Workdir::new(tf)?;
         for (key, value) in stack.env() {
             wd.env(&key, &value);

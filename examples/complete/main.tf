@@ -1,12 +1,16 @@
-# The complete example: an EKS cluster made able to run Sysbox container-based
-# virtual machines (CVMs) for Coder, and the Coder deployment configured to
-# use them, in one plan:
+# The complete example: an EKS cluster made able to run Sysbox container-based virtual machines
+# (CVMs), and a Coder v2 deployment given a template whose workspaces are CVMs, in one plan:
 #
 #   Ubuntu EKS AMI -> node group -> Sysbox on its nodes -> cluster check
-#   -> Coder CVM settings (once Sysbox runs) -> private registry
+#   -> registry credentials (checked against the registry) -> the ready CVM template in Coder
 #
-# The provider reads AWS credentials from the standard chain, the cluster
-# from KUBECONFIG, and Coder from CODER_URL and CODER_SESSION_TOKEN.
+# Coder v2 has no CVM switch: a template makes each workspace's pod. The template pushed here
+# runs `cvm_workspace` (a `sysbox-runc` pod on a Sysbox node, with a home volume kept while the
+# workspace is stopped) when a user creates a workspace. For Coder v1 see examples/coder-v1.
+#
+# The provider reads AWS credentials from the standard chain, the cluster from KUBECONFIG, and
+# Coder from CODER_URL and CODER_SESSION_TOKEN. Coder's provisioner needs this provider too (from
+# a registry or a filesystem mirror) and a way to the cluster: inside it, its service account.
 
 terraform {
   required_providers {
@@ -53,11 +57,32 @@ variable "ami_parameter_prefix" {
   default     = "/aws/service/canonical/ubuntu"
 }
 
+variable "workspace_namespace" {
+  description = "The namespace CVM workspaces run in; it must exist (Coder's Helm chart, or your cluster's setup, makes it)."
+  type        = string
+  default     = "coder-workspaces"
+}
+
+variable "registry" {
+  description = "The private registry workspace images come from, as image references name it."
+  type        = string
+}
+
+variable "registry_username" {
+  description = "The registry's robot account."
+  type        = string
+}
+
 variable "registry_password" {
-  description = "Token of the private registry's robot account."
+  description = "Token of the registry's robot account."
   type        = string
   sensitive   = true
-  default     = "example-robot-token"
+}
+
+variable "registry_ca" {
+  description = "PEM of the CA that signed the registry's certificate, when it is a private one."
+  type        = string
+  default     = null
 }
 
 # Canonical's Ubuntu 22.04 EKS image for the cluster's Kubernetes version.
@@ -98,19 +123,35 @@ data "cvm_cluster_check" "cvm_nodes" {
   node_selector = cvm_sysbox.cvm.node_selector
 }
 
-# CVMs switched on in Coder only once Sysbox runs on at least one node.
-resource "cvm_settings" "coder" {
-  enabled     = length(cvm_sysbox.cvm.ready_nodes) > 0
-  tun_device  = true
-  fuse_device = true
+# The credentials workspaces pull their images with. The apply first logs in to the registry with
+# them, and fails, naming the registry, if it refuses.
+resource "cvm_image_pull_secret" "team" {
+  namespace      = var.workspace_namespace
+  name           = "team-registry"
+  registry       = var.registry
+  username       = var.registry_username
+  password       = var.registry_password
+  ca_certificate = var.registry_ca
 }
 
-# A private registry CVM workspaces pull their images from.
-resource "cvm_registry" "team" {
-  friendly_name = "team-images"
-  registry      = "registry.example.com"
-  username      = "robot"
-  password      = var.registry_password
+# The ready CVM template: users pick CPU, memory, home size and image when they create a workspace.
+data "cvm_workspace_template" "cvm" {
+  namespace         = var.workspace_namespace
+  image             = "${var.registry}/team/dev:2026.12"
+  image_pull_secret = cvm_image_pull_secret.team.name
+  max_cpu           = 8
+  max_memory_gib    = 32
+}
+
+# Pushed to Coder once Sysbox runs, so no workspace is built before there is a node for it.
+resource "cvm_coder_template" "cvm" {
+  name         = "cvm-ubuntu"
+  display_name = "Ubuntu CVM"
+  description  = "Ubuntu workspaces that run Docker, in a Sysbox container-based VM."
+  icon         = "/icon/ubuntu.svg"
+  files        = data.cvm_workspace_template.cvm.files
+
+  depends_on = [cvm_sysbox.cvm]
 }
 
 output "nodes_ready_for_cvms" {
@@ -128,12 +169,12 @@ output "cluster_check" {
   value       = data.cvm_cluster_check.cvm_nodes.summary
 }
 
-output "coder_cvms_enabled" {
-  description = "Whether the Coder deployment runs workspaces as CVMs."
-  value       = cvm_settings.coder.enabled
+output "template" {
+  description = "The Coder template users create CVM workspaces of."
+  value       = cvm_coder_template.cvm.name
 }
 
-output "registry_id" {
-  description = "Coder's id of the private registry."
-  value       = cvm_registry.team.id
+output "template_version" {
+  description = "Coder's id of the template's active version."
+  value       = cvm_coder_template.cvm.version_id
 }
