@@ -591,13 +591,26 @@ fn complete_example_builds_a_cvm_workspace_on_coder_v2() {
             ),
             "{secret:?}"
         );
+        // The claim went with the workspace; its volume goes once the PV controller released it.
+        let deleted = format!("{volume}: deleted (its claim is gone)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !stack.volume_journal().contains(&deleted) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                stack.volume_journal()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let volume = stack
+            .kube
+            .get(&format!("/api/v1/persistentvolumes/{volume}"));
         assert!(
-            stack
-                .volume_journal()
-                .iter()
-                .any(|line| line == &format!("{volume}: deleted (its claim is gone)")),
-            "{:?}",
-            stack.volume_journal()
+            matches!(
+                volume,
+                Err(acceptance_tests::kube::Error::Api { status: 404, .. })
+            ),
+            "{volume:?}"
         );
         Ok(())
     });

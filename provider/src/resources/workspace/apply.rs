@@ -13,7 +13,7 @@ use tf_framework::{Ctx, Timeouts, ToDiagnostic};
 use tf_protocol::value::Attr;
 use tf_protocol::{AttributePath, Diagnostic, Diagnostics};
 
-use super::model::WorkspaceModel;
+use super::model::{TolerationModel, WorkspaceModel};
 use super::{CREATE_TIMEOUT, DELETE_TIMEOUT, READ_TIMEOUT};
 use crate::kube::{Cluster, KubeError, quantity};
 use crate::provider::ProviderData;
@@ -698,6 +698,35 @@ fn read_pod(state: &mut WorkspaceModel, pod: &Pod, importing: bool) {
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
     let selector = spec.node_selector.clone().unwrap_or_default();
+    // Tolerations: those the cluster adds (with `tolerationSeconds`, by the DefaultTolerationSeconds
+    // admission, for `node.kubernetes.io/` taints) are not the workspace's. A pod's tolerations
+    // can only grow, so one of ours missing means the pod was made by someone else.
+    let tolerations: Vec<TolerationModel> = spec
+        .tolerations
+        .iter()
+        .flatten()
+        .filter(|t| {
+            t.toleration_seconds.is_none()
+                && !t
+                    .key
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with("node.kubernetes.io/"))
+        })
+        .map(|t| TolerationModel {
+            key: optional(t.key.clone()),
+            value: if t.operator.as_deref() == Some("Exists") {
+                Attr::Null
+            } else {
+                optional(t.value.clone())
+            },
+            effect: optional(t.effect.clone()),
+        })
+        .collect();
+    if importing {
+        state.toleration = Attr::Known(tolerations);
+    } else if let Attr::Known(own) = &mut state.toleration {
+        own.retain(|t| tolerations.contains(t));
+    }
     if importing {
         let runtime_keys: &[&str] = if style == Style::SysboxRunc {
             &[crate::sysbox::installer::RUNTIME_LABEL]
