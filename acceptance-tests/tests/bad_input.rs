@@ -510,3 +510,42 @@ fn cvm_workspace_image_bad_input_is_refused_at_validate_time() {
         Ok(())
     });
 }
+
+fn workspace(body: &str) -> String {
+    format!(
+        "resource \"cvm_workspace\" \"bad\" {{\n  namespace   = \"ws\"\n  name        = \"dev\"\n  image       = \"codercom/enterprise-base:ubuntu\"\n  agent_token = \"agent-token-1\"\n  {body}\n}}\n"
+    )
+}
+
+#[test]
+fn cvm_workspace_bad_input_is_refused_before_any_api_call() {
+    let cases = [
+        case(
+            &workspace(
+                "mount {\n    path      = \"/data\"\n    claim     = \"shared\"\n    host_path = \"/srv/data\"\n  }",
+            ),
+            "One Source per Mount",
+            "either claim (a PersistentVolumeClaim) or host_path",
+            r#""shared""#,
+        ),
+        case(
+            &workspace("mount {\n    path  = \"data\"\n    claim = \"shared\"\n  }"),
+            "Invalid Value",
+            "must be an absolute path without `,` or `:`",
+            r#""data""#,
+        ),
+        case(
+            &workspace("mount {\n    path  = \"/home/coder/data\"\n    claim = \"shared\"\n  }"),
+            "Mount Path Taken",
+            "the home volume is at /home/coder",
+            r#""/home/coder/data""#,
+        ),
+        case(
+            &workspace("gpus = 1"),
+            "Setting for Another Style",
+            "gpus is for style envbox",
+            "1",
+        ),
+    ];
+    acc::run(|tf| refused_before_kubernetes(tf, &cases));
+}

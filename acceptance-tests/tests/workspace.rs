@@ -224,11 +224,13 @@ fn a_sysbox_runc_workspace_starts_stops_and_goes() {
         wd.assert_plan_empty()?;
         assert_runs_on_sysbox(&cluster, &fx, &wd, name)?;
 
-        // A new image: the pod is made anew (pods are immutable).
+        // A new image and a node directory mounted read-only: the pod is made anew (pods are
+        // immutable).
         let before = cluster.get(&pod_path(&fx, name))?["metadata"]["uid"].clone();
+        let mounted = "running = true\n  mount {\n    path      = \"/opt/tools\"\n    host_path = \"/srv/tools\"\n    read_only = true\n  }";
         wd.config(&config(
             &cluster,
-            &workspace(&fx, name, "running = true").replace(
+            &workspace(&fx, name, mounted).replace(
                 "codercom/enterprise-base:ubuntu",
                 "codercom/enterprise-base:ubuntu-noble",
             ),
@@ -240,6 +242,18 @@ fn a_sysbox_runc_workspace_starts_stops_and_goes() {
         assert_eq!(
             replaced["spec"]["containers"][0]["image"],
             "codercom/enterprise-base:ubuntu-noble"
+        );
+        assert_eq!(
+            replaced["spec"]["containers"][0]["volumeMounts"][1],
+            json!({ "name": "mount-0", "mountPath": "/opt/tools", "readOnly": true })
+        );
+        let volume = replaced["spec"]["volumes"]
+            .as_array()
+            .and_then(|v| v.iter().find(|v| v["name"] == "mount-0"))
+            .cloned();
+        assert_eq!(
+            volume.map(|v| v["hostPath"].clone()),
+            Some(json!({ "path": "/srv/tools", "type": "Directory" }))
         );
 
         wd.import_and_compare(
@@ -330,9 +344,30 @@ fn an_envbox_workspace_runs_privileged_with_the_image_inside() {
     acc::run(|tf| -> Result<(), acc::Error> {
         let fx = fixture(&cluster, tf, "wse")?;
         provision_volume(&cluster, &fx, &format!("{}-home-1", fx.namespace))?;
+        // A shared claim the workspace mounts besides its home.
+        provision_volume(&cluster, &fx, &format!("{}-shared-1", fx.namespace))?;
+        cluster.request(
+            "POST",
+            &format!("/api/v1/namespaces/{}/persistentvolumeclaims", fx.namespace),
+            Some(json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": { "name": "shared-data" },
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": fx.storage_class,
+                    "resources": { "requests": { "storage": "10Gi" } },
+                },
+            })),
+        )?;
+        // Only the Sysbox node offers a GPU (as NVIDIA's device plugin would report it).
+        let gpu = json!({ "nvidia.com/gpu": "1" });
+        cluster.merge_patch(
+            &format!("/api/v1/nodes/{}/status", fx.sysbox_node),
+            json!({ "status": { "capacity": gpu, "allocatable": gpu } }),
+        )?;
         let wd = acc::Workdir::new(tf)?;
         let name = "dana-dev";
-        let extra = "style = \"envbox\"\n  add_tun = true\n  image_pull_secret = \"team-registry\"\n  agent_url = \"https://coder.example.com\"";
+        let extra = "style = \"envbox\"\n  add_tun = true\n  gpus = 1\n  image_pull_secret = \"team-registry\"\n  agent_url = \"https://coder.example.com\"\n  mount {\n    path      = \"/data\"\n    claim     = \"shared-data\"\n    read_only = true\n  }\n  mount {\n    path      = \"/scratch\"\n    host_path = \"/mnt/scratch\"\n  }";
         wd.config(&config(&cluster, &workspace(&fx, name, extra)))?;
         // envbox reads the pull secret through the environment: the Secret must exist.
         cluster.request(
@@ -366,6 +401,28 @@ fn an_envbox_workspace_runs_privileged_with_the_image_inside() {
         );
         assert_eq!(env["CODER_ADD_TUN"]["value"], "true");
         assert_eq!(env["CODER_AGENT_URL"]["value"], "https://coder.example.com");
+        // The GPU: asked of the scheduler (so only the node offering one fits) and passed on.
+        assert_eq!(pod["spec"]["nodeName"], fx.sysbox_node.as_str(), "{pod}");
+        assert_eq!(container["resources"]["limits"]["nvidia.com/gpu"], "1");
+        assert_eq!(env["CODER_ADD_GPU"]["value"], "true");
+        assert_eq!(env["CODER_USR_LIB_DIR"]["value"], "/var/coder/usr/lib");
+        // The extra mounts: volumes of the pod, held by the outer container, passed inside.
+        assert_eq!(
+            env["CODER_MOUNTS"]["value"],
+            "/home/coder:/home/coder,/var/coder/mounts/0:/data:ro,/var/coder/mounts/1:/scratch"
+        );
+        let volumes: BTreeMap<String, Value> = pod["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| (v["name"].as_str().unwrap_or_default().to_owned(), v.clone()))
+            .collect();
+        assert_eq!(
+            volumes["mount-0"]["persistentVolumeClaim"],
+            json!({ "claimName": "shared-data", "readOnly": true })
+        );
+        assert_eq!(volumes["mount-1"]["hostPath"]["path"], "/mnt/scratch");
+        assert_eq!(volumes["usr-lib"]["hostPath"]["path"], "/usr/lib");
         assert_eq!(
             env["CODER_IMAGE_PULL_SECRET"]["valueFrom"]["secretKeyRef"]["name"],
             "team-registry"

@@ -121,6 +121,43 @@ impl UserNamespace {
     }
 }
 
+/// Where an extra volume of the workspace comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// An existing PersistentVolumeClaim in the namespace (shared data, say).
+    Claim(String),
+    /// A directory of the node.
+    HostPath(String),
+}
+
+/// A volume the workspace mounts besides its home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraMount {
+    /// Where the workspace sees it.
+    pub path: String,
+    /// What it is.
+    pub source: MountSource,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// The pod volume of the `index`th extra mount.
+pub fn extra_volume_name(index: usize) -> String {
+    format!("mount-{index}")
+}
+
+/// Where envbox's outer container holds the `index`th extra mount, passed on to the inner one
+/// through `CODER_MOUNTS`.
+pub fn envbox_mount_point(index: usize) -> String {
+    format!("/var/coder/mounts/{index}")
+}
+
+/// Where envbox's outer container sees the node's `/usr/lib`, for GPUs (`CODER_USR_LIB_DIR`).
+const ENVBOX_USR_LIB: &str = "/var/coder/usr/lib";
+
+/// The extended resource NVIDIA's device plugin offers GPUs as.
+pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
+
 /// Everything the workspace's objects are made of.
 #[derive(Debug, Clone)]
 pub struct WorkspaceSpec {
@@ -168,6 +205,10 @@ pub struct WorkspaceSpec {
     pub docker_bridge_cidr: Option<String>,
     /// Taints the pod tolerates.
     pub tolerations: Vec<Toleration>,
+    /// Volumes besides the home volume.
+    pub mounts: Vec<ExtraMount>,
+    /// envbox only: NVIDIA GPUs passed to the inner container.
+    pub gpus: u32,
 }
 
 impl WorkspaceSpec {
@@ -230,6 +271,27 @@ impl WorkspaceSpec {
                 ..Volume::default()
             },
         );
+        volumes.extend(self.mounts.iter().enumerate().map(|(i, m)| {
+            let name = extra_volume_name(i);
+            match &m.source {
+                MountSource::Claim(claim) => Volume {
+                    name,
+                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                        claim_name: claim.clone(),
+                        read_only: m.read_only.then_some(true),
+                    }),
+                    ..Volume::default()
+                },
+                MountSource::HostPath(path) => Volume {
+                    name,
+                    host_path: Some(HostPathVolumeSource {
+                        path: path.clone(),
+                        type_: Some("Directory".to_owned()),
+                    }),
+                    ..Volume::default()
+                },
+            }
+        }));
         let mut spec = PodSpec {
             containers: vec![container],
             volumes: Some(volumes),
@@ -274,8 +336,13 @@ impl WorkspaceSpec {
             ("cpu".to_owned(), Quantity(self.cpu.clone())),
             ("memory".to_owned(), Quantity(self.memory.clone())),
         ]);
+        let mut limits = both.clone();
+        if self.style == Style::Envbox && self.gpus > 0 {
+            // An extended resource is requested by its limit alone.
+            limits.insert(GPU_RESOURCE.to_owned(), Quantity(self.gpus.to_string()));
+        }
         ResourceRequirements {
-            limits: Some(both.clone()),
+            limits: Some(limits),
             requests: Some(both),
             ..ResourceRequirements::default()
         }
@@ -298,7 +365,16 @@ impl WorkspaceSpec {
             args: self.init_script.clone().map(|s| vec![s]),
             env: Some(env),
             resources: Some(self.resources()),
-            volume_mounts: Some(vec![mount("home", &self.home(), None, false)]),
+            volume_mounts: Some(
+                std::iter::once(mount("home", &self.home(), None, false))
+                    .chain(
+                        self.mounts
+                            .iter()
+                            .enumerate()
+                            .map(|(i, m)| mount(&extra_volume_name(i), &m.path, None, m.read_only)),
+                    )
+                    .collect(),
+            ),
             ..Container::default()
         }
     }
@@ -314,8 +390,9 @@ impl WorkspaceSpec {
                 self.init_script.as_deref().unwrap_or(""),
             ),
             // The home volume, mounted in the outer container below, goes
-            // into the inner one at the same place.
-            value_env("CODER_MOUNTS", &format!("{0}:{0}", self.home())),
+            // into the inner one at the same place; the extra mounts from
+            // where the outer container holds them.
+            value_env("CODER_MOUNTS", &self.envbox_mounts()),
             value_env("CODER_ADD_TUN", &self.add_tun.to_string()),
             value_env("CODER_ADD_FUSE", &self.add_fuse.to_string()),
             resource_env("CODER_CPUS", "limits.cpu"),
@@ -326,6 +403,10 @@ impl WorkspaceSpec {
         }
         if let Some(cidr) = &self.docker_bridge_cidr {
             env.push(value_env("CODER_DOCKER_BRIDGE_CIDR", cidr));
+        }
+        if self.gpus > 0 {
+            env.push(value_env("CODER_ADD_GPU", "true"));
+            env.push(value_env("CODER_USR_LIB_DIR", ENVBOX_USR_LIB));
         }
         if let Some(secret) = &self.image_pull_secret {
             env.push(EnvVar {
@@ -341,6 +422,50 @@ impl WorkspaceSpec {
                 ..EnvVar::default()
             });
         }
+        let mut mounts = vec![
+            mount("home", &self.home(), Some("home"), false),
+            // The inner image and its containers, kept across restarts.
+            mount("home", "/var/lib/coder/docker", Some("cache/docker"), false),
+            mount(
+                "home",
+                "/var/lib/coder/containers",
+                Some("cache/containers"),
+                false,
+            ),
+            mount("home", "/var/lib/docker", Some("envbox/docker"), false),
+            mount(
+                "home",
+                "/var/lib/containers",
+                Some("envbox/containers"),
+                false,
+            ),
+            mount("sysbox", "/var/lib/sysbox", None, false),
+            // envbox's Sysbox needs the node's kernel sources and modules.
+            mount("usr-src", "/usr/src", None, true),
+            mount("lib-modules", "/lib/modules", None, true),
+        ];
+        mounts.extend(self.mounts.iter().enumerate().map(|(i, m)| {
+            mount(
+                &extra_volume_name(i),
+                &envbox_mount_point(i),
+                None,
+                m.read_only,
+            )
+        }));
+        let mut volumes = vec![
+            Volume {
+                name: "sysbox".to_owned(),
+                empty_dir: Some(Default::default()),
+                ..Volume::default()
+            },
+            host_path("usr-src", "/usr/src"),
+            host_path("lib-modules", "/lib/modules"),
+        ];
+        if self.gpus > 0 {
+            // envbox finds the GPU driver's libraries there.
+            mounts.push(mount("usr-lib", ENVBOX_USR_LIB, None, true));
+            volumes.push(host_path("usr-lib", "/usr/lib"));
+        }
         let container = Container {
             name: CONTAINER.to_owned(),
             image: Some(self.envbox_image.clone()),
@@ -353,40 +478,23 @@ impl WorkspaceSpec {
             }),
             tty: Some(true),
             stdin: Some(true),
-            volume_mounts: Some(vec![
-                mount("home", &self.home(), Some("home"), false),
-                // The inner image and its containers, kept across restarts.
-                mount("home", "/var/lib/coder/docker", Some("cache/docker"), false),
-                mount(
-                    "home",
-                    "/var/lib/coder/containers",
-                    Some("cache/containers"),
-                    false,
-                ),
-                mount("home", "/var/lib/docker", Some("envbox/docker"), false),
-                mount(
-                    "home",
-                    "/var/lib/containers",
-                    Some("envbox/containers"),
-                    false,
-                ),
-                mount("sysbox", "/var/lib/sysbox", None, false),
-                // envbox's Sysbox needs the node's kernel sources and modules.
-                mount("usr-src", "/usr/src", None, true),
-                mount("lib-modules", "/lib/modules", None, true),
-            ]),
+            volume_mounts: Some(mounts),
             ..Container::default()
         };
-        let volumes = vec![
-            Volume {
-                name: "sysbox".to_owned(),
-                empty_dir: Some(Default::default()),
-                ..Volume::default()
-            },
-            host_path("usr-src", "/usr/src"),
-            host_path("lib-modules", "/lib/modules"),
-        ];
         (container, volumes)
+    }
+}
+
+impl WorkspaceSpec {
+    /// envbox's `CODER_MOUNTS`: `outer:inner[:ro]`, comma-separated.
+    fn envbox_mounts(&self) -> String {
+        std::iter::once(format!("{0}:{0}", self.home()))
+            .chain(self.mounts.iter().enumerate().map(|(i, m)| {
+                let ro = if m.read_only { ":ro" } else { "" };
+                format!("{}:{}{ro}", envbox_mount_point(i), m.path)
+            }))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -467,6 +575,8 @@ mod tests {
             add_fuse: false,
             docker_bridge_cidr: None,
             tolerations: Vec::new(),
+            mounts: Vec::new(),
+            gpus: 0,
         }
     }
 
@@ -607,5 +717,107 @@ mod tests {
             claim_spec.resources.unwrap().requests.unwrap()["storage"].0,
             "10Gi"
         );
+    }
+
+    #[test]
+    fn envbox_passes_gpus_and_extra_mounts_to_the_inner_container() {
+        let spec = WorkspaceSpec {
+            gpus: 2,
+            mounts: vec![
+                ExtraMount {
+                    path: "/data".into(),
+                    source: MountSource::Claim("shared".into()),
+                    read_only: true,
+                },
+                ExtraMount {
+                    path: "/scratch".into(),
+                    source: MountSource::HostPath("/mnt/scratch".into()),
+                    read_only: false,
+                },
+            ],
+            ..spec(Style::Envbox)
+        };
+        let pod = spec.pod();
+        let pod_spec = pod.spec.as_ref().unwrap();
+        let container = &pod_spec.containers[0];
+        assert_eq!(
+            env(container, "CODER_MOUNTS").and_then(|e| e.value.as_deref()),
+            Some(
+                "/home/coder:/home/coder,/var/coder/mounts/0:/data:ro,/var/coder/mounts/1:/scratch"
+            )
+        );
+        assert_eq!(
+            env(container, "CODER_ADD_GPU").and_then(|e| e.value.as_deref()),
+            Some("true")
+        );
+        let limits = container
+            .resources
+            .as_ref()
+            .unwrap()
+            .limits
+            .as_ref()
+            .unwrap();
+        assert_eq!(limits[GPU_RESOURCE].0, "2");
+        let requests = container
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap();
+        assert!(!requests.contains_key(GPU_RESOURCE));
+        let volume = |name: &str| {
+            pod_spec
+                .volumes
+                .iter()
+                .flatten()
+                .find(|v| v.name == name)
+                .unwrap()
+        };
+        let claim = volume("mount-0").persistent_volume_claim.as_ref().unwrap();
+        assert_eq!(
+            (claim.claim_name.as_str(), claim.read_only),
+            ("shared", Some(true))
+        );
+        assert_eq!(
+            volume("mount-1").host_path.as_ref().unwrap().path,
+            "/mnt/scratch"
+        );
+        assert_eq!(
+            volume("usr-lib").host_path.as_ref().unwrap().path,
+            "/usr/lib"
+        );
+    }
+
+    #[test]
+    fn sysbox_runc_mounts_extra_volumes_in_place_and_asks_for_no_gpu() {
+        let spec = WorkspaceSpec {
+            gpus: 1,
+            mounts: vec![ExtraMount {
+                path: "/data".into(),
+                source: MountSource::Claim("shared".into()),
+                read_only: false,
+            }],
+            ..spec(Style::SysboxRunc)
+        };
+        let pod = spec.pod();
+        let container = &pod.spec.as_ref().unwrap().containers[0];
+        let mounts = container.volume_mounts.as_ref().unwrap();
+        assert_eq!(
+            (
+                mounts[1].name.as_str(),
+                mounts[1].mount_path.as_str(),
+                mounts[1].read_only
+            ),
+            ("mount-0", "/data", None)
+        );
+        let limits = container
+            .resources
+            .as_ref()
+            .unwrap()
+            .limits
+            .as_ref()
+            .unwrap();
+        assert!(!limits.contains_key(GPU_RESOURCE));
     }
 }

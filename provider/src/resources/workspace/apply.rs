@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Container, Event, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::Api;
 use kube::api::ListParams;
@@ -13,13 +13,14 @@ use tf_framework::{Ctx, Timeouts, ToDiagnostic};
 use tf_protocol::value::Attr;
 use tf_protocol::{AttributePath, Diagnostic, Diagnostics};
 
-use super::model::{TolerationModel, WorkspaceModel};
+use super::model::{MountModel, TolerationModel, WorkspaceModel};
 use super::{CREATE_TIMEOUT, DELETE_TIMEOUT, READ_TIMEOUT};
 use crate::kube::{Cluster, KubeError, quantity};
 use crate::provider::ProviderData;
 use crate::sysbox::installer::RUNTIME_CLASS;
 use crate::workspace::pod::{
-    CONTAINER, CRIO_USERNS_ANNOTATION, Style, UserNamespace, WORKSPACE_LABEL, claim_name,
+    CONTAINER, CRIO_USERNS_ANNOTATION, GPU_RESOURCE, Style, UserNamespace, WORKSPACE_LABEL,
+    claim_name, envbox_mount_point, extra_volume_name,
 };
 use crate::workspace::progress::{Progress, progress};
 
@@ -722,6 +723,7 @@ fn read_pod(state: &mut WorkspaceModel, pod: &Pod, importing: bool) {
             effect: optional(t.effect.clone()),
         })
         .collect();
+    read_gpus_and_mounts(state, pod, container, style);
     if importing {
         state.toleration = Attr::Known(tolerations);
     } else if let Attr::Known(own) = &mut state.toleration {
@@ -741,6 +743,77 @@ fn read_pod(state: &mut WorkspaceModel, pod: &Pod, importing: bool) {
         keep_own(&mut state.annotations, &annotations);
         keep_own(&mut state.node_selector, &selector);
     }
+}
+
+/// `gpus` and the `mount` blocks, from the container's limits, the pod's `mount-<i>` volumes and
+/// where the container (sysbox-runc) or envbox's `CODER_MOUNTS` puts them.
+fn read_gpus_and_mounts(
+    state: &mut WorkspaceModel,
+    pod: &Pod,
+    container: &Container,
+    style: Style,
+) {
+    let gpus = container
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .and_then(|l| l.get(GPU_RESOURCE))
+        .and_then(|q| q.0.parse::<i64>().ok())
+        .filter(|n| *n > 0);
+    // `gpus = 0` as configured reads back as none: the same to the pod.
+    if gpus.is_some() || state.gpus.known() != Some(&0) {
+        state.gpus = gpus.map_or(Attr::Null, Attr::Known);
+    }
+    let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_ref());
+    let mounts = container.volume_mounts.as_deref().unwrap_or_default();
+    let envbox_mounts: BTreeMap<String, String> = container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "CODER_MOUNTS")
+        .and_then(|e| e.value.as_deref())
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|m| {
+            let mut parts = m.split(':');
+            Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+        })
+        .collect();
+    let before = state.mount.known().cloned().unwrap_or_default();
+    let mut found = Vec::new();
+    for i in 0.. {
+        let name = extra_volume_name(i);
+        let Some(volume) = volumes.and_then(|v| v.iter().find(|v| v.name == name)) else {
+            break;
+        };
+        let mounted = mounts.iter().find(|m| m.name == name);
+        let path = match style {
+            Style::SysboxRunc => mounted.map(|m| m.mount_path.clone()),
+            Style::Envbox => envbox_mounts.get(&envbox_mount_point(i)).cloned(),
+        };
+        let read_only = mounted.and_then(|m| m.read_only) == Some(true);
+        let was = before.get(i);
+        found.push(MountModel {
+            path: path.map_or(Attr::Null, Attr::Known),
+            claim: volume
+                .persistent_volume_claim
+                .as_ref()
+                .map_or(Attr::Null, |c| Attr::Known(c.claim_name.clone())),
+            host_path: volume
+                .host_path
+                .as_ref()
+                .map_or(Attr::Null, |h| Attr::Known(h.path.clone())),
+            // Unset and `false` are the same to the pod: keep the spelling configured.
+            read_only: if read_only {
+                Attr::Known(true)
+            } else if was.is_some_and(|m| m.read_only.known() == Some(&false)) {
+                Attr::Known(false)
+            } else {
+                Attr::Null
+            },
+        });
+    }
+    state.mount = Attr::Known(found);
 }
 
 /// `found` less the keys in `drop`; null when nothing is left.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tf_framework::Timeouts;
 use tf_protocol::value::Attr;
 
-use crate::workspace::pod::{Style, UserNamespace, WorkspaceSpec};
+use crate::workspace::pod::{ExtraMount, MountSource, Style, UserNamespace, WorkspaceSpec};
 
 /// Defaults, also in the schema.
 pub const DEFAULT_STYLE: &str = "sysbox-runc";
@@ -28,6 +28,20 @@ pub struct TolerationModel {
     pub value: Attr<String>,
     /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; null: every effect.
     pub effect: Attr<String>,
+}
+
+/// One extra volume of the workspace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountModel {
+    /// Where the workspace sees it.
+    pub path: Attr<String>,
+    /// An existing claim in the namespace.
+    pub claim: Attr<String>,
+    /// A directory of the node.
+    pub host_path: Attr<String>,
+    /// Mounted read-only; null is false.
+    pub read_only: Attr<bool>,
 }
 
 /// State and configuration of `cvm_workspace`.
@@ -60,6 +74,9 @@ pub struct WorkspaceModel {
     pub add_fuse: Attr<bool>,
     pub docker_bridge_cidr: Attr<String>,
     pub toleration: Attr<Vec<TolerationModel>>,
+    /// envbox: NVIDIA GPUs; null is none.
+    pub gpus: Attr<i64>,
+    pub mount: Attr<Vec<MountModel>>,
     /// The home volume claim's name.
     pub home_claim: Attr<String>,
     /// UID of the running pod; null while stopped (or once it is gone).
@@ -129,6 +146,8 @@ impl WorkspaceModel {
                 self.add_fuse.known(),
                 self.docker_bridge_cidr.known(),
                 self.toleration.known(),
+                self.gpus.known(),
+                self.mount.known(),
             ),
         )
     }
@@ -148,6 +167,27 @@ impl WorkspaceModel {
                     effect: t.effect.known().cloned(),
                     toleration_seconds: None,
                 }
+            })
+            .collect()
+    }
+
+    /// The extra volumes, as configured (a mount naming neither source is refused at validate).
+    pub fn mounts(&self) -> Vec<ExtraMount> {
+        self.mount
+            .known()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                let source = match (m.claim.known(), m.host_path.known()) {
+                    (Some(claim), _) => MountSource::Claim(claim.clone()),
+                    (None, Some(path)) => MountSource::HostPath(path.clone()),
+                    (None, None) => return None,
+                };
+                Some(ExtraMount {
+                    path: m.path.known().cloned().unwrap_or_default(),
+                    source,
+                    read_only: m.read_only.known() == Some(&true),
+                })
             })
             .collect()
     }
@@ -178,6 +218,12 @@ impl WorkspaceModel {
             add_fuse: self.add_fuse.known() == Some(&true),
             docker_bridge_cidr: self.docker_bridge_cidr.known().cloned(),
             tolerations: self.tolerations(),
+            mounts: self.mounts(),
+            gpus: self
+                .gpus
+                .known()
+                .and_then(|n| u32::try_from(*n).ok())
+                .unwrap_or(0),
         }
     }
 }

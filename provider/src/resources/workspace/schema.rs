@@ -50,6 +50,48 @@ fn toleration_block() -> Block {
     )
 }
 
+fn mount_block() -> Block {
+    Block::new(
+        "A volume the workspace mounts besides its home: an existing claim (shared data, a \
+         cache) or a directory of the node. Give `claim` or `host_path`.",
+    )
+    .attribute(
+        Attribute::string("path")
+            .required()
+            .validate(mount_path())
+            .description("Where the workspace sees it, an absolute path, e.g. `/data`."),
+    )
+    .attribute(
+        Attribute::string("claim")
+            .optional()
+            .validate(names::kube_name(
+                "PersistentVolumeClaim",
+                Grammar::Dns1123Subdomain,
+            ))
+            .description("Name of a PersistentVolumeClaim in the workspace's namespace."),
+    )
+    .attribute(
+        Attribute::string("host_path")
+            .optional()
+            .validate(mount_path())
+            .description("A directory of the node, an absolute path."),
+    )
+    .attribute(
+        Attribute::bool("read_only")
+            .optional()
+            .description("Mount it read-only. Default false."),
+    )
+}
+
+/// An absolute path envbox can pass on: `CODER_MOUNTS` separates mounts with `,` and their parts
+/// with `:`.
+fn mount_path() -> validate::Matches {
+    validate::matches(
+        r"^/[^,:]*$",
+        "must be an absolute path without `,` or `:` (envbox's CODER_MOUNTS separators)",
+    )
+}
+
 /// The schema.
 pub fn schema() -> Schema {
     Schema::new(
@@ -248,7 +290,19 @@ pub fn schema() -> Schema {
                 .computed()
                 .description("The node the pod runs on; null while it is stopped."),
         )
+        .attribute(
+            Attribute::number("gpus")
+                .optional()
+                .validate(validate::between(0, 16))
+                .description(
+                    "envbox: NVIDIA GPUs for the workspace. The pod asks for `nvidia.com/gpu` \
+                     (NVIDIA's device plugin must offer them on the nodes), and envbox passes \
+                     them and the driver's libraries from the node's `/usr/lib` to the inner \
+                     container. Default none.",
+                ),
+        )
         .block(NestedBlock::set("toleration", toleration_block()))
+        .block(NestedBlock::list("mount", mount_block()))
         .block(Timeouts::block(&[
             (Operation::Create, CREATE_TIMEOUT),
             (Operation::Read, READ_TIMEOUT),
@@ -272,6 +326,7 @@ pub fn check(config: &WorkspaceModel, diagnostics: &mut Diagnostics) {
         config.style.known().map(String::as_str) == Some("sysbox-runc") || config.style.is_null();
     if sysbox {
         for (attribute, set) in [
+            ("gpus", config.gpus.known().is_some_and(|n| *n > 0)),
             ("add_tun", config.add_tun.known() == Some(&true)),
             ("add_fuse", config.add_fuse.known() == Some(&true)),
             ("docker_bridge_cidr", !config.docker_bridge_cidr.is_null()),
@@ -282,6 +337,36 @@ pub fn check(config: &WorkspaceModel, diagnostics: &mut Diagnostics) {
                     "Setting for Another Style",
                     format!(
                         "{attribute} is for style envbox; set style = \"envbox\" or remove it."
+                    ),
+                );
+            }
+        }
+    }
+    let mut paths = std::collections::BTreeSet::new();
+    for (i, mount) in config.mount.known().into_iter().flatten().enumerate() {
+        let at = |name: &str| AttributePath::attr("mount").index(i as i64).attribute(name);
+        let unknown = mount.claim.is_unknown() || mount.host_path.is_unknown();
+        if !unknown && mount.claim.is_null() == mount.host_path.is_null() {
+            diagnostics.attribute_error(
+                at("claim"),
+                "One Source per Mount",
+                "Give a mount either claim (a PersistentVolumeClaim) or host_path (a directory of \
+                 the node), not both and not neither.",
+            );
+        }
+        if let Some(path) = mount.path.known() {
+            let home = format!(
+                "/home/{}",
+                config.username.known().map_or("coder", String::as_str)
+            );
+            if path == &home || path.starts_with(&format!("{home}/")) || !paths.insert(path.clone())
+            {
+                diagnostics.attribute_error(
+                    at("path"),
+                    "Mount Path Taken",
+                    format!(
+                        "{path} is already mounted (the home volume is at {home}); give each \
+                         mount a path of its own outside the home directory."
                     ),
                 );
             }
