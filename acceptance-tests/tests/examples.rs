@@ -484,6 +484,44 @@ fn aws_examples_apply_against_moto() {
     });
 }
 
+/// A working directory for `examples/<example>` against the demo stack: the stack's environment,
+/// the example's `main.tf` and the stack's `terraform.tfvars`.
+fn stack_workdir(
+    tf: &Terraform,
+    stack: &acceptance_tests::demo_stack::DemoStack,
+    example: &str,
+) -> Result<Workdir, acc::Error> {
+    let mut wd = Workdir::new(tf)?;
+    for (key, value) in stack.env() {
+        wd.env(&key, &value);
+    }
+    wd.write_file("main.tf", &read(&format!("examples/{example}/main.tf")))?;
+    wd.write_file("terraform.tfvars", &stack.tfvars())?;
+    Ok(wd)
+}
+
+/// The cluster half both complete examples share, as their outputs say: Sysbox runs on both
+/// joined nodes, and the check passes them.
+fn assert_sysbox_on_both_nodes(
+    state: &State,
+    stack: &acceptance_tests::demo_stack::DemoStack,
+) -> Result<(), acc::Error> {
+    assert_eq!(
+        state.output("nodes_ready_for_cvms")?,
+        serde_json::json!(["cvm-nodes-0", "cvm-nodes-1"]),
+        "joiner: {:?}",
+        stack.joiner_journal()
+    );
+    let summary = state.output("cluster_check")?;
+    assert!(
+        summary
+            .as_str()
+            .is_some_and(|s| s.starts_with("2 of 2 node(s)")),
+        "{summary}"
+    );
+    Ok(())
+}
+
 /// `examples/complete` against the demo's local stack with the real Coder v2 server (what
 /// `scripts/demo` runs): plan, apply (the registry checks the pull secret's credentials, Coder's
 /// provisioner imports the rendered template), an empty re-plan; then a workspace created through
@@ -499,29 +537,12 @@ fn complete_example_builds_a_cvm_workspace_on_coder_v2() {
     let stack = DemoStack::start(Generation::V2).expect("the demo stack with Coder v2");
     let coder = stack.coder_v2().expect("Coder v2");
     acc::run(|tf| -> Result<(), acc::Error> {
-        let mut wd = Workdir::new(tf)?;
-        for (key, value) in stack.env() {
-            wd.env(&key, &value);
-        }
-        wd.write_file("main.tf", &read("examples/complete/main.tf"))?;
-        wd.write_file("terraform.tfvars", &stack.tfvars())?;
+        let wd = stack_workdir(tf, &stack, "complete")?;
         let plan = wd.plan()?;
         assert_eq!(plan.actions("cvm_coder_template.cvm")?, vec!["create"]);
         wd.apply()?;
         let state = wd.show()?;
-        assert_eq!(
-            state.output("nodes_ready_for_cvms")?,
-            serde_json::json!(["cvm-nodes-0", "cvm-nodes-1"]),
-            "joiner: {:?}",
-            stack.joiner_journal()
-        );
-        let summary = state.output("cluster_check")?;
-        assert!(
-            summary
-                .as_str()
-                .is_some_and(|s| s.starts_with("2 of 2 node(s)")),
-            "{summary}"
-        );
+        assert_sysbox_on_both_nodes(&state, &stack)?;
         // The Secret holds what the registry accepted.
         let secret = stack.kube.get(&format!(
             "/api/v1/namespaces/{WORKSPACE_NAMESPACE}/secrets/team-registry"
@@ -624,33 +645,16 @@ fn coder_v1_example_applies_against_the_local_stack() {
 
     acc::run(|tf| -> Result<(), acc::Error> {
         let stack = DemoStack::start(Generation::V1)?;
-        let mut wd = Workdir::new(tf)?;
-        for (key, value) in stack.env() {
-            wd.env(&key, &value);
-        }
-        wd.write_file("main.tf", &read("examples/coder-v1/main.tf"))?;
-        wd.write_file("terraform.tfvars", &stack.tfvars())?;
+        let wd = stack_workdir(tf, &stack, "coder-v1")?;
         let plan = wd.plan()?;
         assert_eq!(plan.actions("cvm_sysbox.cvm")?, vec!["create"]);
         wd.apply()?;
         let state = wd.show()?;
-        assert_eq!(
-            state.output("nodes_ready_for_cvms")?,
-            serde_json::json!(["cvm-nodes-0", "cvm-nodes-1"]),
-            "joiner: {:?}",
-            stack.joiner_journal()
-        );
+        assert_sysbox_on_both_nodes(&state, &stack)?;
         assert_eq!(state.output("coder_cvms_enabled")?, serde_json::json!(true));
         assert_eq!(
             state.output("runtime_class")?,
             serde_json::json!("sysbox-runc")
-        );
-        let summary = state.output("cluster_check")?;
-        assert!(
-            summary
-                .as_str()
-                .is_some_and(|s| s.starts_with("2 of 2 node(s)")),
-            "{summary}"
         );
         wd.assert_plan_empty()?;
         wd.destroy()?;
