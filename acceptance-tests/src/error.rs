@@ -66,6 +66,22 @@ pub enum Error {
         stderr: String,
     },
 
+    /// A provider process the command started was still running after the command had exited
+    /// (it has been killed since).
+    #[error(
+        "a provider process (pid {pids:?}) outlived `{command}`\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    )]
+    ProviderOutlivedCommand {
+        /// The command line, for humans.
+        command: String,
+        /// The provider processes still running after the limit.
+        pids: Vec<u32>,
+        /// Everything the command printed on stdout.
+        stdout: String,
+        /// Everything the command printed on stderr.
+        stderr: String,
+    },
+
     /// Terraform printed JSON the harness could not parse.
     #[error("could not parse {context} as JSON: {source}\n--- text ---\n{text}")]
     Json {

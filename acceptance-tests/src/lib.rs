@@ -33,6 +33,7 @@ mod loopback;
 pub mod moto;
 mod process;
 mod provider;
+pub mod provider_processes;
 pub mod registry;
 mod runner;
 mod terraform;

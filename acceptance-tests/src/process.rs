@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::provider_processes::{self, CommandMark};
 
 /// Environment variable that sets how many Terraform commands may run at the same time in one
 /// test process (default [`DEFAULT_CONCURRENCY`]).
@@ -119,6 +120,10 @@ fn take(sink: &Sink) -> String {
 ///
 /// On timeout the process gets SIGINT (Terraform then stops its providers cleanly), and after a
 /// grace period SIGKILL; the returned [`Error::Timeout`] carries the output printed so far.
+///
+/// Every command is marked so the provider processes it starts can be found: one still running
+/// [`provider_processes::EXIT_LIMIT`] after the command exited is killed and reported as
+/// [`Error::ProviderOutlivedCommand`], for every command of every test.
 pub fn run(
     mut command: Command,
     description: &str,
@@ -132,6 +137,7 @@ pub fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    let mark = CommandMark::set_on(&mut command);
     let mut child = command
         .spawn()
         .map_err(|e| Error::io(format!("starting `{description}`"), e))?;
@@ -157,6 +163,20 @@ pub fn run(
     for _ in 0..readers {
         if done_rx.recv_timeout(Duration::from_secs(5)).is_err() {
             break;
+        }
+    }
+
+    let outlived =
+        provider_processes::wait_for_exit(&mark.providers(), provider_processes::EXIT_LIMIT);
+    if !outlived.is_empty() {
+        provider_processes::kill(&outlived);
+        if status.is_some() {
+            return Err(Error::ProviderOutlivedCommand {
+                command: description.to_string(),
+                pids: outlived,
+                stdout: take(&stdout),
+                stderr: take(&stderr),
+            });
         }
     }
 

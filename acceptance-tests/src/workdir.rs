@@ -211,8 +211,8 @@ impl Workdir {
         Ok(path)
     }
 
-    /// Runs `terraform <args>` here and returns its output whether or not it succeeded.
-    pub fn terraform_raw(&self, args: &[&str]) -> Result<CommandOutput, Error> {
+    /// `terraform <args>` with the environment every command here gets.
+    fn terraform_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.terraform.path);
         command.args(args);
         // Inherited TF_* settings (a developer's TF_LOG, TF_PLUGIN_CACHE_DIR, TF_CLI_ARGS…)
@@ -228,6 +228,31 @@ impl Workdir {
             .env("TF_INPUT", "0")
             .env("CHECKPOINT_DISABLE", "1")
             .envs(&self.env);
+        command
+    }
+
+    /// Starts `terraform <args>` here without waiting for it, for tests of what happens while
+    /// it runs (the caller waits for or kills the child). Its stdout and stderr go to the files
+    /// `spawned.stdout` and `spawned.stderr` here.
+    pub fn spawn_terraform(&self, args: &[&str]) -> Result<std::process::Child, Error> {
+        let description = format!("terraform {}", args.join(" "));
+        let output = |name: &str| {
+            let path = self.path.join(name);
+            std::fs::File::create(&path)
+                .map_err(|e| Error::io(format!("creating {}", path.display()), e))
+        };
+        self.terraform_command(args)
+            .current_dir(&self.path)
+            .stdin(std::process::Stdio::null())
+            .stdout(output("spawned.stdout")?)
+            .stderr(output("spawned.stderr")?)
+            .spawn()
+            .map_err(|e| Error::io(format!("starting `{description}`"), e))
+    }
+
+    /// Runs `terraform <args>` here and returns its output whether or not it succeeded.
+    pub fn terraform_raw(&self, args: &[&str]) -> Result<CommandOutput, Error> {
+        let command = self.terraform_command(args);
         let description = format!("terraform {}", args.join(" "));
         let result = process::run(command, &description, &self.path, self.timeout);
         let outcome = match &result {

@@ -9,13 +9,14 @@
 //!
 //! * [`check_magic_cookie`]: refuse to run when not started by Terraform;
 //! * [`serve`]: negotiate, listen, announce and serve until Terraform shuts
-//!   the plugin down (or, with `--debug`, until SIGINT/SIGTERM);
+//!   the plugin down or goes away (or, with `--debug`, until SIGINT/SIGTERM);
 //! * [`logging::init`]: JSON log lines on stderr that Terraform understands.
 //!
 //! Unix only: the plugin listens on a unix socket.
 
 mod cookie;
 mod handshake;
+mod lifeline;
 mod listener;
 pub mod logging;
 mod server;
@@ -78,6 +79,10 @@ pub enum TransportError {
 /// `PLUGIN_UNIX_SOCKET_DIR` from the environment, prints the handshake line
 /// on stdout, and serves the provider with the health, controller, stdio and
 /// broker services go-plugin's client expects.
+///
+/// The server also stops when the process that started it exits or no longer
+/// reads its stdout, so a client that never calls `Shutdown` (or was killed)
+/// leaves no provider process behind.
 ///
 /// `stop` is cancelled when `GRPCController.Shutdown` arrives, on SIGTERM
 /// (and SIGINT in debug mode), and when `serve` returns, so in-flight work

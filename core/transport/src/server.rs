@@ -1,5 +1,5 @@
 //! Runs the plugin: negotiate, bind, announce, serve the gRPC services, and
-//! stop on `GRPCController.Shutdown` or a signal.
+//! stop on `GRPCController.Shutdown`, a signal, or when the client is gone.
 
 use std::io::{self, Write as _};
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
 use crate::handshake::{Announcement, negotiate_protocol};
+use crate::lifeline::Lifeline;
 use crate::listener::PluginSocket;
 use crate::services::{Broker, Controller, Stdio};
 use crate::tls::server_tls;
@@ -48,6 +49,10 @@ pub struct ServeConfig {
     pub socket_parent: Option<PathBuf>,
     /// Install SIGINT/SIGTERM handling (off in tests sharing one process).
     pub handle_signals: bool,
+    /// Stop when the parent process exits or stops reading stdout (see the
+    /// `lifeline` module); ignored in debug mode. Off in tests sharing one
+    /// process.
+    pub watch_client: bool,
     /// Called once with the announcement after the socket is bound and before
     /// serving; [`ServeConfig::from_env`] prints it to stdout.
     pub announce: Announce,
@@ -64,6 +69,7 @@ impl ServeConfig {
             client_cert_pem: non_empty("PLUGIN_CLIENT_CERT"),
             socket_parent: non_empty("PLUGIN_UNIX_SOCKET_DIR").map(PathBuf::from),
             handle_signals: true,
+            watch_client: true,
             announce: Box::new(print_to_stdout),
         }
     }
@@ -91,6 +97,7 @@ pub async fn serve_with<P: Provider>(
         client_cert_pem,
         socket_parent,
         handle_signals,
+        watch_client,
         announce,
     } = config;
     let protocol_version = negotiate_protocol(protocol_versions.as_deref())?;
@@ -149,6 +156,9 @@ pub async fn serve_with<P: Provider>(
     if let Err(err) = announce(&announcement) {
         shutdown.cancel();
         return Err(TransportError::Announce(err));
+    }
+    if watch_client && !options.debug {
+        Lifeline::of_this_process().spawn(&shutdown);
     }
     tracing::debug!(
         socket = %announcement.socket_path.display(),

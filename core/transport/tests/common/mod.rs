@@ -109,6 +109,7 @@ pub fn config(
         client_cert_pem,
         socket_parent,
         handle_signals,
+        watch_client: false,
         announce: Box::new(move |announcement| {
             sender
                 .send(announcement.clone())
