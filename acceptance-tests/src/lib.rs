@@ -34,6 +34,7 @@ pub mod moto;
 mod process;
 mod provider;
 pub mod provider_processes;
+pub mod pulumi;
 pub mod registry;
 mod runner;
 mod terraform;

@@ -705,6 +705,7 @@ fn function_examples_apply_cleanly() {
 fn docs_pages_show_their_examples_verbatim() {
     let pages = [
         ("docs/index.md", "examples/provider/provider.tf"),
+        ("docs/guides/pulumi.md", "examples/pulumi/Pulumi.yaml"),
         (
             "docs/resources/settings.md",
             "examples/resources/cvm_settings/resource.tf",

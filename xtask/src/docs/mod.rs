@@ -9,6 +9,11 @@
 //! | `docs/resources/<name>.md` | resource `cvm_<name>` | `examples/resources/cvm_<name>/resource.tf` (+ `import.sh`) | `templates/resources/<name>.md` |
 //! | `docs/data-sources/<name>.md` | data source `cvm_<name>` | `examples/data-sources/cvm_<name>/data-source.tf` | `templates/data-sources/<name>.md` |
 //! | `docs/functions/<name>.md` | function `<name>` | `examples/functions/<name>/function.tf` | `templates/functions/<name>.md` |
+//! | `docs/guides/<name>.md` | none | any file it names in an `{{ example "<path>" }}` line | `templates/guides/<name>.md` (required) |
+//!
+//! A guide is prose about the provider as a whole (e.g. using it from Pulumi): its template's
+//! first line is `# Title`, and each line `{{ example "<path>" }}` becomes that file, fenced,
+//! so the example shown is the example tested.
 
 mod schema_markdown;
 mod template;
@@ -173,6 +178,11 @@ pub fn generate(repo: &Path) -> Result<Vec<Page>, DocsError> {
         )?);
     }
     check_orphans(repo, Kind::Function, &function_names, &function_names)?;
+    for entry in list_dir(repo, "templates/guides")? {
+        if let Some(stem) = entry.strip_suffix(".md") {
+            pages.push(guide_page(repo, stem)?);
+        }
+    }
 
     pages.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(pages)
@@ -389,6 +399,56 @@ fn finish(mut text: String) -> String {
     text.truncate(end);
     text.push('\n');
     text
+}
+
+/// `docs/guides/<name>.md` from `templates/guides/<name>.md` (see the module documentation).
+fn guide_page(repo: &Path, name: &str) -> Result<Page, DocsError> {
+    let path = format!("templates/guides/{name}.md");
+    let text = read_example(repo, &path, format!("the guide {name}"))?;
+    let mut lines = text.lines();
+    let title = lines
+        .next()
+        .and_then(|line| line.strip_prefix("# "))
+        .unwrap_or(name)
+        .trim()
+        .to_owned();
+    let body: Vec<&str> = lines.collect();
+    let description = body
+        .iter()
+        .skip_while(|line| line.trim().is_empty())
+        .take_while(|line| !line.trim().is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut out =
+        front_matter(&title, &description).replace("subcategory: \"\"", "subcategory: \"Guides\"");
+    let _ = write!(out, "\n# {title}\n");
+    for line in body {
+        match line
+            .trim()
+            .strip_prefix("{{ example \"")
+            .and_then(|rest| rest.strip_suffix("\" }}"))
+        {
+            Some(example_path) => {
+                let example = read_example(repo, example_path, format!("the guide {name}"))?;
+                let language = match example_path.rsplit('.').next() {
+                    Some("tf") => "terraform",
+                    Some("sh") => "shell",
+                    Some(other) => other,
+                    None => "",
+                };
+                out.push_str(&fenced(language, &example));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    Ok(Page {
+        path: format!("docs/guides/{name}.md"),
+        text: finish(out),
+    })
 }
 
 fn index_page(repo: &Path, name: &str, schema: &Schema) -> Result<Page, DocsError> {
